@@ -1,0 +1,48 @@
+//! `graphdiff`: the command line of the graphdiff workspace.
+//!
+//! Only this crate knows about the command line, progress bars and exit codes: errors exit
+//! with code 2 and a one-line message on stderr, and a closed stdout (`| head`) is not an error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Diffusion models that generate graphs: datasets, training, sampling and MMD evaluation.
+#[derive(Parser)]
+#[command(name = "graphdiff", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a benchmark dataset and write it to a graph file.
+    Dataset(cmd::dataset::Args),
+    /// Print statistics of a graph file or dataset.
+    Stats(cmd::stats::Args),
+    /// Evaluate generated graphs against reference graphs (MMD, uniqueness, novelty, validity).
+    Eval(cmd::eval::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Stats(a) => cmd::stats::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            // One line: the chain of causes joined with ": ".
+            eprintln!("graphdiff: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
