@@ -19,5 +19,15 @@ pub mod io;
 
 #[cfg(feature = "torch")]
 pub mod batch;
+#[cfg(feature = "torch")]
+pub mod ema;
+#[cfg(feature = "torch")]
+pub mod model;
+#[cfg(feature = "torch")]
+pub mod noise;
+#[cfg(feature = "torch")]
+pub mod optim;
+#[cfg(feature = "torch")]
+pub mod train;
 
 pub use graph::{Graph, GraphError};
