@@ -1,0 +1,284 @@
+//! Annealed Langevin dynamics (Niu et al. 2020, Algorithm 1), as
+//! GraphScoreMatching:model/langevin_mc.py (`LangevinMCSampler`) and sample.py run it.
+//!
+//! For each level σ_i from the largest to the smallest, `step_num` steps of
+//!
+//! ```text
+//! Ã ← mask(A + T + Tᵀ),  T = triu(Z, 1)·√(2α_i)·eps,  Z ~ N(0, 1)
+//! A ← Ã + α_i · s_θ(Ã, σ_i),                          α_i = grad_step_size·σ_i²
+//! ```
+//!
+//! (noise is added *before* the score is evaluated), starting from `|N(0, 1)|` on the strict
+//! upper triangle, symmetrised and masked; the result is thresholded at 0.5.
+//!
+//! The official `sample.py` pipelines the levels (one batch holds a chunk per level and
+//! chunks move down one level per round); each graph still sees exactly the sequence above,
+//! so here all graphs of a batch simply go through the levels together. The network is in
+//! eval mode (BatchNorm uses running statistics), so graphs do not interact.
+//!
+//! Randomness: graph g draws everything — its start and every step's noise — from its own
+//! `ChaCha8Rng::seed_from_u64(seeds[g])`, taking `n_g(n_g−1)/2` normals per draw for the
+//! pairs `u < v < n_g` in row-major order. The output therefore depends on the graph's seed
+//! and node count only: not on the batch it is sampled in, its position there, the padding
+//! size or the thread count.
+//!
+//! Differences from the official code, none of which changes the chain of a present pair:
+//! α_i and √(2α_i)·eps are computed in double precision and rounded once (the official code
+//! computes them in float32); the final adjacency is masked by the node flags before
+//! thresholding (the official one is not, so a padded pair whose last update α·s exceeds
+//! 0.5 would become an edge of a node that does not exist).
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::SamplerConfig;
+use crate::error::{config_err, input_err, Result};
+use crate::loss::mask_adjs;
+use crate::network::{EdpGnn, IN_FEATURES};
+
+/// The output of one Langevin update.
+#[derive(Debug)]
+pub struct LangevinStep {
+    /// Ã = mask(A + T + Tᵀ), the point where the score was evaluated: `[B, N, N]`.
+    pub noised: Tensor,
+    /// The score s_θ(Ã, σ): `[B, N, N]`.
+    pub score: Tensor,
+    /// A' = Ã + α·s_θ(Ã, σ): `[B, N, N]` (not masked again, as in the official code).
+    pub next: Tensor,
+}
+
+/// One Langevin update (langevin_mc.py `_step_sample`), in eval mode without gradients.
+///
+/// * `adj`: `[B, N, N]` current state (symmetric); `flags`: `[B, N]`; `level`: `[B]` int64;
+/// * `step_size` α and `noise_scale` √(2α)·eps: `[B]`, per sample;
+/// * `z`: `[B, N, N]` standard normal draws, only the strict upper triangle is used.
+pub fn langevin_step(
+    net: &EdpGnn,
+    adj: &Tensor,
+    flags: &Tensor,
+    level: &Tensor,
+    step_size: &Tensor,
+    noise_scale: &Tensor,
+    z: &Tensor,
+) -> Result<LangevinStep> {
+    let s = adj.size();
+    if s.len() != 3 || z.size() != s {
+        return Err(input_err(
+            "z",
+            format!("expected the shape of adj {s:?}, got {:?}", z.size()),
+        ));
+    }
+    let b = s[0];
+    for (what, t) in [("step_size", step_size), ("noise_scale", noise_scale)] {
+        if t.size() != [b] {
+            return Err(input_err(
+                what,
+                format!("expected [{b}], got {:?}", t.size()),
+            ));
+        }
+    }
+    tch::no_grad(|| {
+        let t = z.triu(1) * noise_scale.view([b, 1, 1]);
+        let noised = mask_adjs(&(&t + t.transpose(-1, -2) + adj), flags);
+        let x = Tensor::zeros([b, s[1], IN_FEATURES], (adj.kind(), adj.device()));
+        let score = net.forward_t(
+            &x,
+            &noised,
+            flags,
+            crate::network::Conditioning::PerSample(level),
+            false,
+        )?;
+        let next = &noised + &score * step_size.view([b, 1, 1]);
+        Ok(LangevinStep {
+            noised,
+            score,
+            next,
+        })
+    })
+}
+
+/// Per-graph standard-normal streams that fill the strict upper triangle of padded batches.
+#[derive(Debug)]
+pub struct PairNoise {
+    rngs: Vec<ChaCha8Rng>,
+    counts: Vec<usize>,
+    max_nodes: usize,
+}
+
+impl PairNoise {
+    /// One stream per graph, `ChaCha8Rng::seed_from_u64(seeds[g])`.
+    pub fn new(seeds: &[u64], counts: &[usize], max_nodes: usize) -> Result<Self> {
+        if seeds.len() != counts.len() {
+            return Err(input_err(
+                "seeds",
+                format!("{} seeds for {} graphs", seeds.len(), counts.len()),
+            ));
+        }
+        if let Some(g) = counts.iter().position(|&n| n > max_nodes) {
+            return Err(input_err(
+                "node_counts",
+                format!(
+                    "graph {g} has {} nodes, more than max_nodes = {max_nodes}",
+                    counts[g]
+                ),
+            ));
+        }
+        Ok(Self {
+            rngs: seeds
+                .iter()
+                .map(|&s| ChaCha8Rng::seed_from_u64(s))
+                .collect(),
+            counts: counts.to_vec(),
+            max_nodes,
+        })
+    }
+
+    /// Next draw for every graph: `[B, N, N]` float32 on the CPU, N(0,1) (or |N(0,1)| when
+    /// `abs`) at `(g, u, v)` for `u < v < n_g`, zero elsewhere.
+    pub fn next_upper(&mut self, abs: bool) -> Tensor {
+        let n = self.max_nodes;
+        let b = self.counts.len();
+        let mut buf = vec![0f32; b * n * n];
+        for (g, (rng, &ng)) in self.rngs.iter_mut().zip(&self.counts).enumerate() {
+            let base = g * n * n;
+            for u in 0..ng {
+                for v in (u + 1)..ng {
+                    let z: f32 = StandardNormal.sample(rng);
+                    buf[base + u * n + v] = if abs { z.abs() } else { z };
+                }
+            }
+        }
+        Tensor::from_slice(&buf).view([b as i64, n as i64, n as i64])
+    }
+}
+
+/// Node flags of graphs whose first `n_g` nodes are present: `[B, N]` float32 on the CPU.
+pub fn prefix_flags(counts: &[usize], max_nodes: usize) -> Tensor {
+    let mut buf = vec![0f32; counts.len() * max_nodes];
+    for (g, &n) in counts.iter().enumerate() {
+        buf[g * max_nodes..g * max_nodes + n.min(max_nodes)].fill(1.0);
+    }
+    Tensor::from_slice(&buf).view([counts.len() as i64, max_nodes as i64])
+}
+
+/// The annealed Langevin sampler for a σ ladder.
+#[derive(Clone, Debug)]
+pub struct AnnealedLangevin {
+    sigmas: Vec<f64>,
+    config: SamplerConfig,
+}
+
+impl AnnealedLangevin {
+    /// A sampler for the ascending σ ladder `sigmas` (level 0 = smallest σ).
+    pub fn new(sigmas: &[f64], config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        if sigmas.is_empty() || sigmas.windows(2).any(|w| w[1] <= w[0]) || sigmas[0] <= 0.0 {
+            return Err(config_err(
+                "sigmas",
+                "must be positive and strictly ascending",
+            ));
+        }
+        Ok(Self {
+            sigmas: sigmas.to_vec(),
+            config,
+        })
+    }
+
+    /// The sampler settings.
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    /// Score-network evaluations per graph: `L × step_num`.
+    pub fn nfe(&self) -> usize {
+        self.sigmas.len() * self.config.step_num
+    }
+
+    /// Step size α_i = grad_step_size·σ_i² of level `i`.
+    pub fn step_size(&self, level: usize) -> f64 {
+        self.config.grad_step_size * self.sigmas[level] * self.sigmas[level]
+    }
+
+    /// Injected noise standard deviation √(2α_i)·eps of level `i`.
+    pub fn noise_scale(&self, level: usize) -> f64 {
+        (2.0 * self.step_size(level)).sqrt() * self.config.eps
+    }
+
+    /// Runs the chain for one batch: graph g has `node_counts[g]` present nodes (the first
+    /// ones) and its own stream `seeds[g]`. Returns the final state `[B, N, N]`, masked by
+    /// the flags, on the network's device. `progress(done, total)` is called after every
+    /// step.
+    pub fn run(
+        &self,
+        net: &EdpGnn,
+        node_counts: &[usize],
+        seeds: &[u64],
+        max_nodes: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor> {
+        if max_nodes < 2 {
+            return Err(input_err("max_nodes", "must be at least 2"));
+        }
+        let mut noise = PairNoise::new(seeds, node_counts, max_nodes)?;
+        let b = node_counts.len() as i64;
+        let (kind, device) = (net.kind(), net.device());
+        let flags = prefix_flags(node_counts, max_nodes)
+            .to_device(device)
+            .to_kind(kind);
+        // gen_init_sample: |N(0,1)| on the upper triangle, symmetrised, masked.
+        let start = noise.next_upper(true).to_device(device).to_kind(kind);
+        let mut adj = mask_adjs(&(&start + start.transpose(-1, -2)), &flags);
+        let total = self.nfe();
+        let mut done = 0;
+        for level in (0..self.sigmas.len()).rev() {
+            let lv = Tensor::full([b], level as i64, (Kind::Int64, device));
+            let alpha = Tensor::full([b], self.step_size(level), (kind, device));
+            let scale = Tensor::full([b], self.noise_scale(level), (kind, device));
+            for _ in 0..self.config.step_num {
+                let z = noise.next_upper(false).to_device(device).to_kind(kind);
+                adj = langevin_step(net, &adj, &flags, &lv, &alpha, &scale, &z)?.next;
+                done += 1;
+                progress(done, total);
+            }
+        }
+        Ok(mask_adjs(&adj, &flags))
+    }
+}
+
+/// Thresholds final states at 0.5 (`adj_to_int`): the edges `(u, v)`, `u < v < n_g`, of
+/// every graph. adj: `[B, N, N]`.
+pub fn threshold_edges(adj: &Tensor, node_counts: &[usize]) -> Result<Vec<Vec<(usize, usize)>>> {
+    let s = adj.size();
+    if s.len() != 3 || s[0] != node_counts.len() as i64 || s[1] != s[2] {
+        return Err(input_err(
+            "adj",
+            format!("expected [{}, N, N], got {s:?}", node_counts.len()),
+        ));
+    }
+    let n = s[1] as usize;
+    let flat: Vec<f32> = Vec::try_from(
+        adj.to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )
+    .map_err(|e: tch::TchError| input_err("adj", e.to_string()))?;
+    Ok(node_counts
+        .iter()
+        .enumerate()
+        .map(|(g, &ng)| {
+            let base = g * n * n;
+            let mut edges = Vec::new();
+            for u in 0..ng.min(n) {
+                for v in (u + 1)..ng.min(n) {
+                    // `adjs < 0.5 → 0, else 1`
+                    if !(flat[base + u * n + v] < 0.5) {
+                        edges.push((u, v));
+                    }
+                }
+            }
+            edges
+        })
+        .collect())
+}
