@@ -1,9 +1,14 @@
 //! Configuration of EDP-GNN: network shape, σ ladder, optimisation and sampler settings.
 //!
 //! `EdpGnnConfig::default()` is the official Community-small configuration
-//! (GraphScoreMatching:config/train_com_small.yaml for the network and training,
+//! (GraphScoreMatching:config/train_com_small.yaml for the network,
 //! config/sample_com_small.yaml for the sampler); [`EdpGnnConfig::ego_small`] is the
 //! Ego-small one. The JSON presets in `configs/edp-gnn/` are these two, serialised.
+//!
+//! The training hyper-parameters (Adam lr 1e-3, ExponentialLR γ 0.999 per epoch, batch 32,
+//! 5001 epochs, seed 1234) are not part of this config: they are the model's default
+//! [`graph_tensor::train::TrainConfig`] ([`crate::EdpGnnModel`]'s
+//! `default_train_config`), which the shared trainer reads.
 
 use std::path::Path;
 
@@ -36,10 +41,6 @@ pub struct SamplerConfig {
     /// Noise temperature: the injected noise has standard deviation √(2α_i)·eps (official
     /// `mcmc.eps`; eps = 1 is exact Langevin dynamics).
     pub eps: f64,
-    /// Keep isolated nodes in the sampled graphs. The official conversion
-    /// (`adjs_to_graphs`) removes them (and turns an empty graph into a single node), which
-    /// is what `false` does.
-    pub keep_isolated_nodes: bool,
 }
 
 impl Default for SamplerConfig {
@@ -50,7 +51,6 @@ impl Default for SamplerConfig {
             step_num: 1000,
             grad_step_size: 0.01,
             eps: 0.5,
-            keep_isolated_nodes: false,
         }
     }
 }
@@ -75,16 +75,6 @@ pub struct EdpGnnConfig {
     pub sigmas: Vec<f64>,
     /// Which nodes are present (official: non-isolated nodes).
     pub node_flags: NodeFlagRule,
-    /// Graphs per optimisation step before replication over the σ levels (official 32).
-    pub batch_size: usize,
-    /// Adam learning rate (official `lr_init` 1e-3; betas (0.9, 0.999), eps 1e-8, no weight
-    /// decay).
-    pub lr: f64,
-    /// Exponential learning-rate decay γ **per epoch** (official `lr_dacey` 0.999).
-    pub lr_decay: f64,
-    /// Number of optimisation steps. Default 15 003 = the official 5001 epochs × 3 batches
-    /// of the 80 Community-small training graphs.
-    pub steps: usize,
     /// Sampler settings.
     pub sampler: SamplerConfig,
 }
@@ -105,16 +95,12 @@ impl EdpGnnConfig {
             gnn_hidden_num_list: vec![16; 4],
             sigmas: vec![0.1, 0.2, 0.4, 0.6, 0.8, 1.6],
             node_flags: NodeFlagRule::NonIsolated,
-            batch_size: 32,
-            lr: 1e-3,
-            lr_decay: 0.999,
-            steps: 5001 * 3,
             sampler: SamplerConfig::default(),
         }
     }
 
     /// Official Ego-small configuration (train_ego_small.yaml): the same network with
-    /// N = 18; 5001 epochs × 5 batches of the 160 training graphs. The official sampler
+    /// N = 18. The official sampler
     /// grid-searches eps ∈ {0.1, 1.0} × grad_step_size ∈ {0.05, 0.005, 0.0005}
     /// (sample_ego_small.yaml) by MMD against 32 training graphs; without that search we
     /// take the first grid entries, eps 0.1 and grad_step_size 0.05, which is what the
@@ -122,7 +108,6 @@ impl EdpGnnConfig {
     pub fn ego_small() -> Self {
         Self {
             max_nodes: 18,
-            steps: 5001 * 5,
             sampler: SamplerConfig {
                 grad_step_size: 0.05,
                 eps: 0.1,
@@ -212,24 +197,6 @@ impl EdpGnnConfig {
             ));
         }
         validate_sigmas(&self.sigmas)?;
-        if self.batch_size == 0 {
-            return Err(config_err("batch_size", "must be positive"));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(config_err(
-                "lr",
-                format!("must be positive and finite, got {}", self.lr),
-            ));
-        }
-        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            return Err(config_err(
-                "lr_decay",
-                format!("must lie in (0, 1], got {}", self.lr_decay),
-            ));
-        }
-        if self.steps == 0 {
-            return Err(config_err("steps", "must be positive"));
-        }
         self.sampler.validate()
     }
 }
@@ -305,6 +272,15 @@ mod tests {
     }
 
     #[test]
+    fn presets_are_the_official_configs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/edp-gnn");
+        let com = EdpGnnConfig::from_file(&dir.join("community-small.json")).unwrap();
+        assert_eq!(com, EdpGnnConfig::community_small());
+        let ego = EdpGnnConfig::from_file(&dir.join("ego-small.json")).unwrap();
+        assert_eq!(ego, EdpGnnConfig::ego_small());
+    }
+
+    #[test]
     fn json_round_trip() {
         let c = EdpGnnConfig::ego_small();
         let text = serde_json::to_string_pretty(&c).unwrap();
@@ -355,7 +331,7 @@ mod tests {
             (r#"{"feature_nums": [16]}"#, "feature_nums"),
             (r#"{"channel_num_list": []}"#, "channel_num_list"),
             (r#"{"max_nodes": 1}"#, "max_nodes"),
-            (r#"{"lr_decay": 1.5}"#, "lr_decay"),
+            (r#"{"gnn_hidden_num_list": [16, 0]}"#, "gnn_hidden_num_list"),
             (r#"{"sampler": {"eps": -1.0}}"#, "sampler.eps"),
             (r#"{"sampler": {"step_num": 0}}"#, "sampler.step_num"),
         ];

@@ -2,14 +2,10 @@
 //! GraphScoreMatching:utils/graph_utils.py (`add_gaussian_noise`, `gen_list_of_data`) and
 //! train.py (`loss_func`).
 
+use graph_tensor::batch::mask_adjs;
 use tch::{Kind, Tensor};
 
 use crate::error::{input_err, Result};
-
-/// `mask_adjs`: zero the rows and columns of absent nodes. adj: `[B, N, N]`, flags: `[B, N]`.
-pub fn mask_adjs(adj: &Tensor, flags: &Tensor) -> Tensor {
-    adj * flags.unsqueeze(-1) * flags.unsqueeze(-2)
-}
 
 /// A clean batch perturbed at every noise level, laid out σ-major.
 #[derive(Debug)]

@@ -288,7 +288,7 @@ impl Gin {
             let agg = adj_i.matmul(&xc) + &xc * self.eps.get(k as i64);
             let agg = agg.permute([0, 2, 1, 3]).reshape([b, n, c * d]);
             let h = l2.forward(&l1.forward(&agg).relu()).tanh();
-            out = out + readout_term(&self.readout[k + 1], &(&h * flags3));
+            out += readout_term(&self.readout[k + 1], &(&h * flags3));
             // The unmasked tanh output feeds the next step.
             cur = h;
         }

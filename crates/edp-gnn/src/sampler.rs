@@ -17,10 +17,10 @@
 //! eval mode (BatchNorm uses running statistics), so graphs do not interact.
 //!
 //! Randomness: graph g draws everything — its start and every step's noise — from its own
-//! `ChaCha8Rng::seed_from_u64(seeds[g])`, taking `n_g(n_g−1)/2` normals per draw for the
-//! pairs `u < v < n_g` in row-major order. The output therefore depends on the graph's seed
-//! and node count only: not on the batch it is sampled in, its position there, the padding
-//! size or the thread count.
+//! stream of a [`NoiseSource`] (`ChaCha8Rng` seeded with the graph's seed, drawn on the CPU),
+//! so the output depends on the graph's seed, node count and the padding size only: not on
+//! the batch it is sampled in, its position there, the device's random generator or the
+//! thread count.
 //!
 //! Differences from the official code, none of which changes the chain of a present pair:
 //! α_i and √(2α_i)·eps are computed in double precision and rounded once (the official code
@@ -28,14 +28,12 @@
 //! thresholding (the official one is not, so a padded pair whose last update α·s exceeds
 //! 0.5 would become an edge of a node that does not exist).
 
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
-use tch::{Device, Kind, Tensor};
+use graph_tensor::batch::mask_adjs;
+use graph_tensor::noise::NoiseSource;
+use tch::{Kind, Tensor};
 
 use crate::config::SamplerConfig;
 use crate::error::{config_err, input_err, Result};
-use crate::loss::mask_adjs;
 use crate::network::{EdpGnn, IN_FEATURES};
 
 /// The output of one Langevin update.
@@ -99,61 +97,6 @@ pub fn langevin_step(
     })
 }
 
-/// Per-graph standard-normal streams that fill the strict upper triangle of padded batches.
-#[derive(Debug)]
-pub struct PairNoise {
-    rngs: Vec<ChaCha8Rng>,
-    counts: Vec<usize>,
-    max_nodes: usize,
-}
-
-impl PairNoise {
-    /// One stream per graph, `ChaCha8Rng::seed_from_u64(seeds[g])`.
-    pub fn new(seeds: &[u64], counts: &[usize], max_nodes: usize) -> Result<Self> {
-        if seeds.len() != counts.len() {
-            return Err(input_err(
-                "seeds",
-                format!("{} seeds for {} graphs", seeds.len(), counts.len()),
-            ));
-        }
-        if let Some(g) = counts.iter().position(|&n| n > max_nodes) {
-            return Err(input_err(
-                "node_counts",
-                format!(
-                    "graph {g} has {} nodes, more than max_nodes = {max_nodes}",
-                    counts[g]
-                ),
-            ));
-        }
-        Ok(Self {
-            rngs: seeds
-                .iter()
-                .map(|&s| ChaCha8Rng::seed_from_u64(s))
-                .collect(),
-            counts: counts.to_vec(),
-            max_nodes,
-        })
-    }
-
-    /// Next draw for every graph: `[B, N, N]` float32 on the CPU, N(0,1) (or |N(0,1)| when
-    /// `abs`) at `(g, u, v)` for `u < v < n_g`, zero elsewhere.
-    pub fn next_upper(&mut self, abs: bool) -> Tensor {
-        let n = self.max_nodes;
-        let b = self.counts.len();
-        let mut buf = vec![0f32; b * n * n];
-        for (g, (rng, &ng)) in self.rngs.iter_mut().zip(&self.counts).enumerate() {
-            let base = g * n * n;
-            for u in 0..ng {
-                for v in (u + 1)..ng {
-                    let z: f32 = StandardNormal.sample(rng);
-                    buf[base + u * n + v] = if abs { z.abs() } else { z };
-                }
-            }
-        }
-        Tensor::from_slice(&buf).view([b as i64, n as i64, n as i64])
-    }
-}
-
 /// Node flags of graphs whose first `n_g` nodes are present: `[B, N]` float32 on the CPU.
 pub fn prefix_flags(counts: &[usize], max_nodes: usize) -> Tensor {
     let mut buf = vec![0f32; counts.len() * max_nodes];
@@ -207,29 +150,49 @@ impl AnnealedLangevin {
     }
 
     /// Runs the chain for one batch: graph g has `node_counts[g]` present nodes (the first
-    /// ones) and its own stream `seeds[g]`. Returns the final state `[B, N, N]`, masked by
-    /// the flags, on the network's device. `progress(done, total)` is called after every
-    /// step.
+    /// ones) and draws all its noise from stream g of `noise` (one stream per graph, e.g.
+    /// [`NoiseSource::from_seeds`]). Returns the final continuous state `[B, N, N]`, masked
+    /// by the flags, on the network's device. `progress(done, total)` is called after every
+    /// step (one batched score evaluation).
     pub fn run(
         &self,
         net: &EdpGnn,
         node_counts: &[usize],
-        seeds: &[u64],
+        noise: &mut NoiseSource,
         max_nodes: usize,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor> {
         if max_nodes < 2 {
             return Err(input_err("max_nodes", "must be at least 2"));
         }
-        let mut noise = PairNoise::new(seeds, node_counts, max_nodes)?;
+        if noise.batch_size() != node_counts.len() {
+            return Err(input_err(
+                "noise",
+                format!(
+                    "{} per-graph streams for {} graphs",
+                    noise.batch_size(),
+                    node_counts.len()
+                ),
+            ));
+        }
+        if let Some(g) = node_counts.iter().position(|&n| n > max_nodes) {
+            return Err(input_err(
+                "node_counts",
+                format!(
+                    "graph {g} has {} nodes, more than max_nodes = {max_nodes}",
+                    node_counts[g]
+                ),
+            ));
+        }
+        let n = max_nodes as i64;
         let b = node_counts.len() as i64;
         let (kind, device) = (net.kind(), net.device());
         let flags = prefix_flags(node_counts, max_nodes)
             .to_device(device)
             .to_kind(kind);
         // gen_init_sample: |N(0,1)| on the upper triangle, symmetrised, masked.
-        let start = noise.next_upper(true).to_device(device).to_kind(kind);
-        let mut adj = mask_adjs(&(&start + start.transpose(-1, -2)), &flags);
+        let start = noise.randn_sym(n).abs().to_device(device).to_kind(kind);
+        let mut adj = mask_adjs(&start, &flags);
         let total = self.nfe();
         let mut done = 0;
         for level in (0..self.sigmas.len()).rev() {
@@ -237,7 +200,7 @@ impl AnnealedLangevin {
             let alpha = Tensor::full([b], self.step_size(level), (kind, device));
             let scale = Tensor::full([b], self.noise_scale(level), (kind, device));
             for _ in 0..self.config.step_num {
-                let z = noise.next_upper(false).to_device(device).to_kind(kind);
+                let z = noise.randn_sym(n).to_device(device).to_kind(kind);
                 adj = langevin_step(net, &adj, &flags, &lv, &alpha, &scale, &z)?.next;
                 done += 1;
                 progress(done, total);
@@ -247,38 +210,8 @@ impl AnnealedLangevin {
     }
 }
 
-/// Thresholds final states at 0.5 (`adj_to_int`): the edges `(u, v)`, `u < v < n_g`, of
-/// every graph. adj: `[B, N, N]`.
-pub fn threshold_edges(adj: &Tensor, node_counts: &[usize]) -> Result<Vec<Vec<(usize, usize)>>> {
-    let s = adj.size();
-    if s.len() != 3 || s[0] != node_counts.len() as i64 || s[1] != s[2] {
-        return Err(input_err(
-            "adj",
-            format!("expected [{}, N, N], got {s:?}", node_counts.len()),
-        ));
-    }
-    let n = s[1] as usize;
-    let flat: Vec<f32> = Vec::try_from(
-        adj.to_kind(Kind::Float)
-            .to_device(Device::Cpu)
-            .flatten(0, -1),
-    )
-    .map_err(|e: tch::TchError| input_err("adj", e.to_string()))?;
-    Ok(node_counts
-        .iter()
-        .enumerate()
-        .map(|(g, &ng)| {
-            let base = g * n * n;
-            let mut edges = Vec::new();
-            for u in 0..ng.min(n) {
-                for v in (u + 1)..ng.min(n) {
-                    // `adjs < 0.5 → 0, else 1`
-                    if !(flat[base + u * n + v] < 0.5) {
-                        edges.push((u, v));
-                    }
-                }
-            }
-            edges
-        })
-        .collect())
+/// Quantises final states (`adj_to_int`: `A < 0.5 → 0`, else 1) and masks them by the
+/// flags. adj: `[B, N, N]`, flags: `[B, N]`.
+pub fn quantize(adj: &Tensor, flags: &Tensor) -> Tensor {
+    mask_adjs(&adj.ge(0.5).to_kind(adj.kind()), flags)
 }
