@@ -134,6 +134,9 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, DecodeError> {
     if data.starts_with(b":") {
         return Err(DecodeError::IsSparse6 { prefix: ":" });
     }
+    if let Some(e) = super::unknown_header(data, ">>graph6<<") {
+        return Err(e);
+    }
     check_bytes(data, offset, GraphFormat::Graph6)?;
     let (n, used) = decode_size(data, GraphFormat::Graph6)?;
     if n > MAX_NODES as u64 {
@@ -299,5 +302,13 @@ mod tests {
             Err(DecodeError::Graph6Length { .. })
         ));
         assert!(matches!(decode(b":Bd"), Err(DecodeError::IsSparse6 { .. })));
+        assert_eq!(
+            decode(b">>grpah6<<Bg").unwrap_err().to_string(),
+            "unknown header '>>grpah6<<' (expected '>>graph6<<')"
+        );
+        assert!(matches!(
+            decode(b">>"),
+            Err(DecodeError::UnknownHeader { .. })
+        ));
     }
 }

@@ -279,6 +279,14 @@ pub enum DecodeError {
     /// sparse6: the incremental form (`;` prefix, relative to the previous graph).
     #[error("incremental sparse6 (';' prefix) is not supported")]
     Incremental,
+    /// A `>>...<<` header that is not the format's.
+    #[error("unknown header '{found}' (expected '{expected}')")]
+    UnknownHeader {
+        /// The header found (at most 16 bytes, lossily decoded).
+        found: String,
+        /// `>>graph6<<` or `>>sparse6<<`.
+        expected: &'static str,
+    },
     /// graph6: the string is sparse6 (`:` or `>>sparse6<<` prefix).
     #[error("this is sparse6 (it starts with '{prefix}'), not graph6: read it as sparse6")]
     IsSparse6 {
@@ -293,6 +301,23 @@ fn colon_hint(looks_like_graph6: &bool) -> &'static str {
     } else {
         ""
     }
+}
+
+/// The [`DecodeError::UnknownHeader`] for a string starting with `>>` that is not `expected`.
+pub(crate) fn unknown_header(data: &[u8], expected: &'static str) -> Option<DecodeError> {
+    if !data.starts_with(b">>") {
+        return None;
+    }
+    let head = &data[..data.len().min(16)];
+    let end = head
+        .windows(2)
+        .skip(1)
+        .position(|w| w == b"<<")
+        .map_or(head.len(), |i| i + 3);
+    Some(DecodeError::UnknownHeader {
+        found: String::from_utf8_lossy(&head[..end]).into_owned(),
+        expected,
+    })
 }
 
 /// Why a graph cannot be written in a format.

@@ -110,6 +110,11 @@ pub(crate) fn decode_counted(bytes: &[u8]) -> Result<(Graph, usize, usize), Deco
         Some(b':') => &data[1..],
         Some(b';') => return Err(DecodeError::Incremental),
         Some(_) => {
+            if !data.starts_with(super::graph6::HEADER) {
+                if let Some(e) = super::unknown_header(data, ">>sparse6<<") {
+                    return Err(e);
+                }
+            }
             let looks_like_graph6 = super::graph6::decode(data).is_ok();
             return Err(DecodeError::MissingColon { looks_like_graph6 });
         }
