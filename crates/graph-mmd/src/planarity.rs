@@ -143,10 +143,7 @@ impl Lr<'_> {
             id: NONE,
         };
         // Merge the return edges of e_i into P.right.
-        loop {
-            let Some(mut q) = self.stack.pop() else {
-                break;
-            };
+        while let Some(mut q) = self.stack.pop() {
             if !q.left.is_empty() {
                 q.swap();
             }
