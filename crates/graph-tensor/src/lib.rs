@@ -18,7 +18,13 @@ pub mod graph;
 pub mod io;
 
 #[cfg(feature = "torch")]
+pub mod baseline;
+#[cfg(feature = "torch")]
 pub mod batch;
+#[cfg(feature = "torch")]
+pub mod checkpoint;
+#[cfg(feature = "torch")]
+pub mod conformance;
 #[cfg(feature = "torch")]
 pub mod ema;
 #[cfg(feature = "torch")]
@@ -27,6 +33,10 @@ pub mod model;
 pub mod noise;
 #[cfg(feature = "torch")]
 pub mod optim;
+#[cfg(feature = "torch")]
+pub mod run;
+#[cfg(feature = "torch")]
+pub mod sample;
 #[cfg(feature = "torch")]
 pub mod train;
 

@@ -117,8 +117,9 @@ pub trait DiffusionModel: Sized {
     fn default_train_config() -> TrainConfig;
 
     /// Fills data-dependent config fields (e.g. `max_nodes` from the largest training graph)
-    /// and checks the config against the data. Called once before the first build of a run;
-    /// the result is what config.json and checkpoints store.
+    /// and checks the config against the data. Called before every build of a training run
+    /// (fresh or resumed), so it must be idempotent: resolving a resolved config changes
+    /// nothing. The result is what config.json and checkpoints store.
     fn resolve_config(config: &mut Self::Config, data: &DataSummary) -> Result<(), ModelError> {
         let _ = (config, data);
         Ok(())

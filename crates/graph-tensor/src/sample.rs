@@ -1,0 +1,126 @@
+//! Sampling from a trained model: rebuild it from a checkpoint alone, draw node counts from
+//! the training distribution stored in the checkpoint, sample in batches.
+//!
+//! Graph `i` of a request with seed `s` gets the node count
+//! `NodeCountDistribution::sample_n(count, derive_seed(s, [1]))[i]` (a prefix-stable stream)
+//! and the sampler seed `derive_seed(s, [2, i])`. With a model that honours the
+//! [`DiffusionModel`] contract, the graphs therefore do not depend on the batch size, and the
+//! first `k` graphs of a request for `m > k` graphs are the graphs of a request for `k`.
+
+use tch::{nn::VarStore, Device};
+
+use crate::checkpoint::{load_weights, Checkpoint, CheckpointError};
+use crate::datasets::NodeCountDistribution;
+use crate::graph::Graph;
+use crate::model::{DiffusionModel, ModelError};
+use crate::noise::derive_seed;
+use crate::run::{config_hash, ConfigError, RunConfig};
+
+/// Why sampling failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The checkpoint could not be read or does not fit.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The checkpoint's config is invalid for this build.
+    #[error("checkpoint config: {0}")]
+    Config(#[from] ConfigError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Where a sampling call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleProgress {
+    /// Graphs finished before the current batch.
+    pub graphs_done: usize,
+    /// Graphs asked for.
+    pub graphs_total: usize,
+    /// Size of the current batch.
+    pub batch_size: usize,
+    /// Network evaluations done in the current batch.
+    pub step: usize,
+    /// Network evaluations of the current batch.
+    pub steps: usize,
+}
+
+/// Node counts and per-graph sampler seeds for `count` graphs from `seed`.
+pub fn sample_plan(
+    dist: &NodeCountDistribution,
+    count: usize,
+    seed: u64,
+) -> (Vec<usize>, Vec<u64>) {
+    let counts = dist.sample_n(count, derive_seed(seed, &[1]));
+    let seeds = (0..count as u64)
+        .map(|i| derive_seed(seed, &[2, i]))
+        .collect();
+    (counts, seeds)
+}
+
+/// Rebuilds model `M` from a checkpoint on `device` with its raw or EMA weights.
+///
+/// The config comes from the checkpoint's own `config.json` (checked against the hash in
+/// `state.json`); the checkpoint must be of model `M`.
+pub fn load_model<M: DiffusionModel>(
+    ckpt: &Checkpoint,
+    device: Device,
+    ema: bool,
+) -> Result<(VarStore, M, RunConfig<M::Config>), SampleError> {
+    ckpt.expect_model(M::NAME)?;
+    if config_hash(&ckpt.config) != ckpt.state.config_hash {
+        return Err(CheckpointError::Mismatch {
+            path: ckpt.dir.clone(),
+            message: "config.json does not match the config hash in state.json (edited?)".into(),
+        }
+        .into());
+    }
+    let config = RunConfig::<M::Config>::from_json(&ckpt.config, M::NAME)?;
+    let vs = VarStore::new(device);
+    let model = M::build(&vs.root(), &config.model)?;
+    load_weights(&vs, ckpt, ema)?;
+    Ok((vs, model, config))
+}
+
+/// Samples `count` graphs in batches of `batch_size` (see the [module docs](self) for how
+/// node counts and seeds are assigned). Each sampled batch is checked to have the requested
+/// node counts; adjacency entries `>= 0.5` are edges.
+pub fn sample_graphs<M: DiffusionModel>(
+    model: &M,
+    node_counts: &NodeCountDistribution,
+    count: usize,
+    seed: u64,
+    batch_size: usize,
+    device: Device,
+    progress: &mut dyn FnMut(SampleProgress),
+) -> Result<Vec<Graph>, ModelError> {
+    if batch_size == 0 {
+        return Err(ModelError::Invalid("batch size must be at least 1".into()));
+    }
+    let (counts, seeds) = sample_plan(node_counts, count, seed);
+    let mut out = Vec::with_capacity(count);
+    for (c, s) in counts.chunks(batch_size).zip(seeds.chunks(batch_size)) {
+        let done = out.len();
+        let mut cb = |step: usize, steps: usize| {
+            progress(SampleProgress {
+                graphs_done: done,
+                graphs_total: count,
+                batch_size: c.len(),
+                step,
+                steps,
+            })
+        };
+        let batch = tch::no_grad(|| model.sample(c, s, device, &mut cb))?;
+        if batch.node_counts() != c {
+            return Err(ModelError::Invalid(format!(
+                "{} sampler returned node counts {:?} for requested {:?}",
+                M::NAME,
+                batch.node_counts(),
+                c
+            )));
+        }
+        out.extend(batch.to_graphs(0.5)?);
+    }
+    Ok(out)
+}
