@@ -68,7 +68,7 @@ pub mod tree;
 pub mod tu;
 
 pub use node_count::NodeCountDistribution;
-pub use split::{Split, SplitRule};
+pub use split::{Split, SplitRule, SPLIT_RULE_SYNTAX};
 
 /// Why a dataset could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +141,25 @@ pub enum DatasetError {
     /// A node-count distribution over no graphs.
     #[error("node-count distribution of an empty set of graphs")]
     EmptyNodeCounts,
+    /// A manifest that does not describe the graph file next to it.
+    #[error("{}: {message}", path.display())]
+    ManifestMismatch {
+        /// The manifest.
+        path: PathBuf,
+        /// What differs.
+        message: String,
+    },
+    /// A graph file without a manifest, and no split rule given.
+    #[error(
+        "{}: no split rule: the file has no manifest {} (written by `graphdiff dataset`), so name a rule (`--split`)",
+        path.display(), manifest.display()
+    )]
+    NoSplitRule {
+        /// The graph file.
+        path: PathBuf,
+        /// The manifest looked for.
+        manifest: PathBuf,
+    },
 }
 
 impl DatasetError {
@@ -437,12 +456,8 @@ impl Dataset {
     pub fn from_file(path: &Path, split_rule: SplitRule) -> Result<Dataset, DatasetError> {
         split_rule.validate().map_err(DatasetError::InvalidSplit)?;
         let graphs = crate::io::read_graphs(path)?;
-        let name = path.file_stem().map_or_else(
-            || path.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        );
         Ok(Dataset {
-            name,
+            name: file_stem(path),
             graphs,
             split_rule,
             origin: Origin::File {
@@ -512,9 +527,13 @@ impl Dataset {
         Summary::of(&self.graphs)
     }
 
-    /// SHA-256 (hex) of the graphs in order (node count and canonical edge list of each) and
-    /// of the split: equal fingerprints mean the same labelled graphs, split the same way.
-    pub fn fingerprint(&self) -> String {
+    /// SHA-256 (hex) of the graphs in order (node count and canonical edge list of each):
+    /// equal values mean the same labelled graphs in the same order.
+    pub fn graphs_fingerprint(&self) -> String {
+        hex(&self.graphs_hasher().finalize())
+    }
+
+    fn graphs_hasher(&self) -> Sha256 {
         let mut h = Sha256::new();
         for g in &self.graphs {
             h.update((g.n() as u64).to_le_bytes());
@@ -524,6 +543,13 @@ impl Dataset {
                 h.update((v as u64).to_le_bytes());
             }
         }
+        h
+    }
+
+    /// SHA-256 (hex) of the graphs in order and of the split: equal fingerprints mean the
+    /// same labelled graphs, split the same way (what a checkpoint should record).
+    pub fn fingerprint(&self) -> String {
+        let mut h = self.graphs_hasher();
         let s = self.split();
         for part in [&s.train, &s.val, &s.test] {
             h.update((part.len() as u64).to_le_bytes());
@@ -531,7 +557,138 @@ impl Dataset {
                 h.update((i as u64).to_le_bytes());
             }
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex(&h.finalize())
+    }
+
+    /// The manifest describing this dataset, for writing next to its graph file.
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            name: self.name.clone(),
+            graphs: self.graphs.len(),
+            graphs_sha256: self.graphs_fingerprint(),
+            split_rule: self.split_rule,
+            origin: self.origin.clone(),
+            summary: self.summary(),
+        }
+    }
+
+    /// Reads a graph file as a dataset, taking name, split rule and origin from its manifest
+    /// (`<file>.dataset.json`, see [`manifest_path`]) when there is one, after checking that
+    /// the manifest describes exactly these graphs; without a manifest, `fallback` is the
+    /// split rule, and its absence is an error ([`DatasetError::NoSplitRule`]).
+    pub fn load(path: &Path, fallback: Option<SplitRule>) -> Result<Dataset, DatasetError> {
+        let mpath = manifest_path(path);
+        // Read the graphs first: a missing or broken graph file is the first thing to report.
+        let graphs = crate::io::read_graphs(path)?;
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+        };
+        if !mpath.is_file() {
+            let rule = fallback.ok_or_else(|| DatasetError::NoSplitRule {
+                path: path.to_path_buf(),
+                manifest: mpath.clone(),
+            })?;
+            rule.validate().map_err(DatasetError::InvalidSplit)?;
+            return Ok(Dataset {
+                name: file_stem(path),
+                graphs,
+                split_rule: rule,
+                origin,
+            });
+        }
+        let m = Manifest::read(&mpath)?;
+        let mut ds = Dataset {
+            name: file_stem(path),
+            graphs,
+            split_rule: m.split_rule,
+            origin,
+        };
+        if ds.graphs.len() != m.graphs || ds.graphs_fingerprint() != m.graphs_sha256 {
+            return Err(DatasetError::ManifestMismatch {
+                path: mpath,
+                message: format!(
+                    "describes {} graphs with SHA-256 {}, but {} holds {} graphs with SHA-256 {}",
+                    m.graphs,
+                    m.graphs_sha256,
+                    path.display(),
+                    ds.graphs.len(),
+                    ds.graphs_fingerprint()
+                ),
+            });
+        }
+        ds.name = m.name;
+        ds.origin = m.origin;
+        Ok(ds)
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The manifest path of a graph file: the file name with `.dataset.json` appended
+/// (`planar.g6` → `planar.g6.dataset.json`).
+pub fn manifest_path(graph_file: &Path) -> PathBuf {
+    let mut name = graph_file.as_os_str().to_owned();
+    name.push(".dataset.json");
+    PathBuf::from(name)
+}
+
+/// What `graphdiff dataset` writes next to a graph file, so that the split rule (and the
+/// recipe and seed the graphs came from) travel with the graphs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Dataset name.
+    pub name: String,
+    /// Number of graphs in the file.
+    pub graphs: usize,
+    /// [`Dataset::graphs_fingerprint`] of the file's graphs.
+    pub graphs_sha256: String,
+    /// How to split the graphs.
+    pub split_rule: SplitRule,
+    /// Where the graphs came from.
+    pub origin: Origin,
+    /// Node and edge statistics.
+    pub summary: Summary,
+}
+
+impl Manifest {
+    /// Reads a manifest.
+    pub fn read(path: &Path) -> Result<Manifest, DatasetError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            message: format!("not a dataset manifest: {e}"),
+        })?;
+        m.split_rule.validate().map_err(|msg| DatasetError::Parse {
+            path: path.to_path_buf(),
+            line: 0,
+            message: msg,
+        })?;
+        Ok(m)
+    }
+
+    /// Writes the manifest atomically (`<path>.tmp` in the same folder, then rename).
+    pub fn write(&self, path: &Path) -> Result<(), DatasetError> {
+        let mut text = serde_json::to_string_pretty(self).expect("a manifest always serialises");
+        text.push('\n');
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, text).map_err(|e| DatasetError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            DatasetError::io(path, e)
+        })
     }
 }
 
@@ -674,6 +831,36 @@ mod tests {
         let mut d = a.clone();
         d.split_rule = SplitRule::test_first(0.3);
         assert_ne!(a.fingerprint(), d.fingerprint());
+    }
+
+    #[test]
+    fn manifest_travels_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("planar.jsonl");
+        let ds = Dataset::generate("planar", Some(3), None).unwrap();
+        crate::io::write_graphs(&file, crate::io::GraphFormat::JsonLines, &ds.graphs).unwrap();
+        // No manifest and no rule: an error naming the manifest looked for.
+        let e = Dataset::load(&file, None).unwrap_err().to_string();
+        assert!(e.contains("planar.jsonl.dataset.json"), "{e}");
+        assert_eq!(
+            Dataset::load(&file, Some(SplitRule::default()))
+                .unwrap()
+                .split_rule,
+            SplitRule::default()
+        );
+        ds.manifest().write(&manifest_path(&file)).unwrap();
+        let back = Dataset::load(&file, Some(SplitRule::default())).unwrap();
+        assert_eq!(back.split_rule, ds.split_rule);
+        assert_eq!(back.name, "planar");
+        assert_eq!(back.origin, ds.origin);
+        assert_eq!(back.fingerprint(), ds.fingerprint());
+        // A changed graph file no longer matches its manifest.
+        crate::io::write_graphs(&file, crate::io::GraphFormat::JsonLines, &ds.graphs[1..]).unwrap();
+        let e = Dataset::load(&file, None).unwrap_err().to_string();
+        assert!(
+            e.contains("describes 200 graphs") && e.contains("199 graphs"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -201,6 +201,116 @@ impl SplitRule {
     }
 }
 
+/// The short forms [`SplitRule`]'s `FromStr` accepts, for help texts.
+pub const SPLIT_RULE_SYNTAX: &str = "gdss | test-first[:TEST] | gran | graphgdp | \
+train-first[:TRAIN[:VAL]] | digress | spectre | random:SEED[:sorted] | a JSON object";
+
+impl std::str::FromStr for SplitRule {
+    type Err = String;
+
+    /// Parses a short form or the JSON form:
+    /// `gdss` = `test-first` = `test-first:0.2` (EDP-GNN / GDSS);
+    /// `gran` = `graphgdp` = `train-first` = `train-first:0.8`, `train-first:0.64:0.16`;
+    /// `digress` (torch seed 0, parts in dataset order), `spectre` (seed 1234, permutation
+    /// order), `random:SEED` or `random:SEED:sorted` (test 20 %, train 80 % of the rest);
+    /// or a JSON object such as `{"rule": "test-first", "test_fraction": 0.1}`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let rule = if t.starts_with('{') {
+            serde_json::from_str::<SplitRule>(t).map_err(|e| format!("split rule {t}: {e}"))?
+        } else {
+            let parts: Vec<&str> = t.split(':').collect();
+            let num = |i: usize, default: f64| -> Result<f64, String> {
+                parts.get(i).map_or(Ok(default), |x| {
+                    x.parse::<f64>()
+                        .map_err(|_| format!("split rule '{t}': '{x}' is not a number"))
+                })
+            };
+            let arity = |max: usize| -> Result<(), String> {
+                if parts.len() > max {
+                    Err(format!("split rule '{t}': too many ':' fields"))
+                } else {
+                    Ok(())
+                }
+            };
+            match parts[0].to_ascii_lowercase().as_str() {
+                "gdss" | "edp-gnn" => {
+                    arity(1)?;
+                    SplitRule::TestFirst { test_fraction: 0.2 }
+                }
+                "test-first" => {
+                    arity(2)?;
+                    SplitRule::TestFirst {
+                        test_fraction: num(1, 0.2)?,
+                    }
+                }
+                "gran" | "graphgdp" => {
+                    arity(1)?;
+                    SplitRule::TrainFirst {
+                        train_fraction: 0.8,
+                        val_fraction: 0.0,
+                    }
+                }
+                "train-first" => {
+                    arity(3)?;
+                    SplitRule::TrainFirst {
+                        train_fraction: num(1, 0.8)?,
+                        val_fraction: num(2, 0.0)?,
+                    }
+                }
+                "digress" => {
+                    arity(1)?;
+                    SplitRule::Random {
+                        test_fraction: 0.2,
+                        train_fraction: 0.8,
+                        seed: 0,
+                        sorted: true,
+                    }
+                }
+                "spectre" => {
+                    arity(1)?;
+                    SplitRule::Random {
+                        test_fraction: 0.2,
+                        train_fraction: 0.8,
+                        seed: 1234,
+                        sorted: false,
+                    }
+                }
+                "random" => {
+                    arity(3)?;
+                    let seed = parts
+                        .get(1)
+                        .ok_or_else(|| format!("split rule '{t}': give a seed, e.g. random:0"))?
+                        .parse::<u64>()
+                        .map_err(|_| {
+                            format!("split rule '{t}': the seed must be a non-negative integer")
+                        })?;
+                    let sorted = match parts.get(2) {
+                        None => false,
+                        Some(&"sorted") => true,
+                        Some(x) => {
+                            return Err(format!("split rule '{t}': expected 'sorted', found '{x}'"))
+                        }
+                    };
+                    SplitRule::Random {
+                        test_fraction: 0.2,
+                        train_fraction: 0.8,
+                        seed,
+                        sorted,
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown split rule '{other}'; expected {SPLIT_RULE_SYNTAX}"
+                    ))
+                }
+            }
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +367,56 @@ mod tests {
         // comm20 in SPECTRE: 100 graphs → 64 / 16 / 20.
         let c = spectre.split(100);
         assert_eq!((c.train.len(), c.val.len(), c.test.len()), (64, 16, 20));
+    }
+
+    #[test]
+    fn short_forms() {
+        let p = |s: &str| s.parse::<SplitRule>();
+        assert_eq!(p("gdss").unwrap(), SplitRule::test_first(0.2));
+        assert_eq!(p("test-first:0.1").unwrap(), SplitRule::test_first(0.1));
+        assert_eq!(
+            p("train-first:0.64:0.16").unwrap(),
+            SplitRule::TrainFirst {
+                train_fraction: 0.64,
+                val_fraction: 0.16
+            }
+        );
+        assert_eq!(
+            p("digress").unwrap(),
+            SplitRule::Random {
+                test_fraction: 0.2,
+                train_fraction: 0.8,
+                seed: 0,
+                sorted: true
+            }
+        );
+        assert_eq!(
+            p("random:7:sorted").unwrap(),
+            SplitRule::Random {
+                test_fraction: 0.2,
+                train_fraction: 0.8,
+                seed: 7,
+                sorted: true
+            }
+        );
+        assert_eq!(
+            p(r#"{"rule": "test-first", "test_fraction": 0.5}"#).unwrap(),
+            SplitRule::test_first(0.5)
+        );
+        for bad in [
+            "",
+            "shuffle",
+            "test-first:x",
+            "test-first:1.5",
+            "random",
+            "random:-1",
+            "gdss:0.2",
+            "random:1:up",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(p("nope").unwrap_err().contains("digress"));
     }
 
     #[test]
