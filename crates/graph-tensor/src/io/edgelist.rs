@@ -29,7 +29,7 @@
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use super::{GraphFormat, IoError, MAX_NODES};
+use super::{excerpt, GraphFormat, IoError, MAX_NODES};
 use crate::graph::Graph;
 
 /// A graph being read.
@@ -57,14 +57,18 @@ fn parse_header(comment: &str) -> Option<Result<(usize, Option<u64>), String>> {
     }
     let num = |s: Option<&&str>, what: &str| -> Result<u64, String> {
         let s = s.ok_or_else(|| format!("graph header: no {what} count after '{what}'"))?;
-        s.parse::<u64>()
-            .map_err(|_| format!("graph header: {what} count '{s}' is not a non-negative integer"))
+        s.parse::<u64>().map_err(|_| {
+            format!(
+                "graph header: {what} count '{}' is not a non-negative integer",
+                excerpt(s)
+            )
+        })
     };
     Some((|| {
         let _index = t[1].parse::<u64>().map_err(|_| {
             format!(
                 "graph header: graph index '{}' is not a non-negative integer",
-                t[1]
+                excerpt(t[1])
             )
         })?;
         let n = num(t.get(3), "nodes")?;
@@ -78,14 +82,15 @@ fn parse_header(comment: &str) -> Option<Result<(usize, Option<u64>), String>> {
             Some(&"edges") => Some(num(t.get(5), "edges")?),
             Some(other) => {
                 return Err(format!(
-                "graph header: unexpected '{other}' (expected '# graph <i> nodes <n> [edges <m>]')"
-            ))
+                    "graph header: unexpected '{}' (expected '# graph <i> nodes <n> [edges <m>]')",
+                    excerpt(other)
+                ))
             }
         };
         if t.len() > 6 {
             return Err(format!(
                 "graph header: unexpected '{}' (expected '# graph <i> nodes <n> [edges <m>]')",
-                t[6]
+                excerpt(t[6])
             ));
         }
         Ok((n as usize, m))
@@ -170,7 +175,10 @@ pub(crate) fn read<R: BufRead>(reader: R, name: &Path) -> Result<Vec<Graph>, IoE
                     name,
                     line,
                     fmt,
-                    format!("expected an edge 'u v', found '{content}' (no {what} node)"),
+                    format!(
+                        "expected an edge 'u v', found '{}' (no {what} node)",
+                        excerpt(content)
+                    ),
                 )
             })?;
             let v = s.parse::<u64>().map_err(|_| {
@@ -178,7 +186,7 @@ pub(crate) fn read<R: BufRead>(reader: R, name: &Path) -> Result<Vec<Graph>, IoE
                     name,
                     line,
                     fmt,
-                    format!("node id '{s}' is not a non-negative integer"),
+                    format!("node id '{}' is not a non-negative integer", excerpt(s)),
                 )
             })?;
             if v >= MAX_NODES as u64 {
@@ -199,7 +207,11 @@ pub(crate) fn read<R: BufRead>(reader: R, name: &Path) -> Result<Vec<Graph>, IoE
                     name,
                     line,
                     fmt,
-                    format!("expected an edge 'u v', found a third field '{extra}' in '{content}'"),
+                    format!(
+                        "expected an edge 'u v', found a third field '{}' in '{}'",
+                        excerpt(extra),
+                        excerpt(content)
+                    ),
                 ));
             }
         }

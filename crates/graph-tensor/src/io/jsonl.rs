@@ -23,7 +23,7 @@ struct Raw {
 pub(crate) fn json_message(e: &serde_json::Error) -> (String, Option<usize>) {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    let msg = super::one_line(full.strip_suffix(&suffix).unwrap_or(&full), 240);
     (msg, (e.column() > 0).then_some(e.column()))
 }
 

@@ -315,7 +315,7 @@ pub(crate) fn unknown_header(data: &[u8], expected: &'static str) -> Option<Deco
         .position(|w| w == b"<<")
         .map_or(head.len(), |i| i + 3);
     Some(DecodeError::UnknownHeader {
-        found: String::from_utf8_lossy(&head[..end]).into_owned(),
+        found: excerpt(&String::from_utf8_lossy(&head[..end])),
         expected,
     })
 }
@@ -482,9 +482,32 @@ impl IoError {
             line,
             column: None,
             format,
-            message: message.into(),
+            message: one_line(&message.into(), 240),
         }
     }
+}
+
+/// `s` with control characters escaped (so a message stays on one line and cannot drive the
+/// terminal) and cut to `max` characters.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A piece of the input quoted in a message: [`one_line`], at most 40 characters.
+pub(crate) fn excerpt(s: &str) -> String {
+    one_line(s, 40)
 }
 
 /// ` line L` / ` line L column C` / nothing (line 0 = the format has no lines).

@@ -309,7 +309,26 @@ fn path_functions_atomic_writes_and_errors() {
 
 #[test]
 fn error_messages_name_file_and_line() {
-    let cases: [(&str, GraphFormat, &[u8], &str); 6] = [
+    let cases: [(&str, GraphFormat, &[u8], &str); 9] = [
+        // Quoted input is escaped and cut short: messages stay on one line.
+        (
+            "graphs.jsonl",
+            GraphFormat::JsonLines,
+            b"{\"\\n\\u001b[2J\": 6}",
+            "graphs.jsonl line 1 column 14: unknown field `\\n\\u{1b}[2J`, expected `n` or `edges`",
+        ),
+        (
+            "graphs.edges",
+            GraphFormat::EdgeList,
+            b"0 1\n1 2 3 \x1b[2J 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+            "graphs.edges line 2: expected an edge 'u v', found a third field '3' in '1 2 3 \\u{1b}[2J 4 5 6 7 8 9 10 11 12 13 14 15...'",
+        ),
+        (
+            "graphs.g6",
+            GraphFormat::Graph6,
+            b">>\rgraph6<<Bg\n",
+            "graphs.g6 line 1: unknown header '>>\\rgraph6<<' (expected '>>graph6<<')",
+        ),
         (
             "graphs.g6",
             GraphFormat::Graph6,
