@@ -87,7 +87,7 @@ impl EdpGnnModel {
     }
 
     /// The score `s_θ(Ã, σ_i)` of the official network for noisy adjacencies `adj: [B, N, N]`
-    /// (exactly symmetric), node flags `[B, N]` and per-sample levels `[B]`, in eval mode
+    /// (exactly symmetric), node flags `[B, N]` and the samples' levels, in eval mode
     /// unless `train`. Node features are the official all-zero features. The result is
     /// symmetric with a zero diagonal and — like the official network's output — not
     /// masked by the flags: the loss counts padded pairs (their target is 0), and the
@@ -96,13 +96,12 @@ impl EdpGnnModel {
         &self,
         adj: &Tensor,
         flags: &Tensor,
-        level: &Tensor,
+        cond: Conditioning<'_>,
         train: bool,
     ) -> Result<Tensor, EdpGnnError> {
         let s = adj.size();
         let x = Tensor::zeros([s[0], s[1], IN_FEATURES], (adj.kind(), adj.device()));
-        self.net
-            .forward_t(&x, adj, flags, Conditioning::PerSample(level), train)
+        self.net.forward_t(&x, adj, flags, cond, train)
     }
 }
 
@@ -209,7 +208,7 @@ impl DiffusionModel for EdpGnnModel {
             .to_device(device)
             .to_kind(kind);
         let p = perturb(&adj, &flags, &self.config.sigmas, &z)?;
-        let score = self.score(&p.noisy, &p.flags, &p.level, train)?;
+        let score = self.score(&p.noisy, &p.flags, Conditioning::SigmaMajor, train)?;
         let (loss, _items) = score_matching_loss(&score, &p.target, &self.config.sigmas)?;
         Ok(loss)
     }
@@ -239,11 +238,7 @@ impl DiffusionModel for EdpGnnModel {
                 node_counts[g]
             )));
         }
-        let mut noise = NoiseSource::from_seeds(seeds, Device::Cpu);
-        let adj = tch::no_grad(|| {
-            self.sampler
-                .run(&self.net, node_counts, &mut noise, n, progress)
-        })?;
+        let adj = tch::no_grad(|| self.sampler.run(&self.net, node_counts, seeds, n, progress))?;
         let flags = prefix_flags(node_counts, n)
             .to_device(adj.device())
             .to_kind(adj.kind());

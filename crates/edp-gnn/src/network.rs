@@ -51,6 +51,17 @@ pub enum Conditioning<'a> {
     SigmaMajor,
     /// An explicit level index per sample: `[B]` int64 in `0..L`, any order.
     PerSample(&'a Tensor),
+    /// Every sample at the same level (what the sampler needs at each step).
+    Level(usize),
+}
+
+/// A resolved, validated [`Conditioning`].
+#[derive(Debug)]
+pub(crate) enum Levels {
+    /// `[B]` int64 level per sample.
+    PerSample(Tensor),
+    /// One level for the whole batch.
+    Uniform(i64),
 }
 
 /// Per-layer outputs of a forward pass, for localising a mismatch.
@@ -192,24 +203,47 @@ impl CondLayer {
         Self { gain, bias }
     }
 
-    /// Gain and bias of each sample's level, channel-first: two `[B, H, 1]` tensors.
-    fn per_sample(&self, level: &Tensor) -> (Tensor, Tensor) {
-        (
-            self.gain.index_select(0, level).transpose(1, 2),
-            self.bias.index_select(0, level).transpose(1, 2),
-        )
+    /// Gain and bias of each sample's level for a `[B, H, L]` batch: two `[B, H, 1]`
+    /// tensors (`[1, H, 1]` for a uniform level).
+    fn batch_first(&self, level: &Levels) -> (Tensor, Tensor) {
+        match level {
+            Levels::PerSample(l) => (
+                self.gain.index_select(0, l).transpose(1, 2),
+                self.bias.index_select(0, l).transpose(1, 2),
+            ),
+            Levels::Uniform(l) => (
+                self.gain.narrow(0, *l, 1).transpose(1, 2),
+                self.bias.narrow(0, *l, 1).transpose(1, 2),
+            ),
+        }
+    }
+
+    /// Gain and bias for a channel-major `[H, B, L]` batch: two `[H, B, 1]` tensors
+    /// (`[H, 1, 1]` for a uniform level).
+    fn channel_major(&self, level: &Levels) -> (Tensor, Tensor) {
+        match level {
+            Levels::PerSample(l) => (
+                self.gain.index_select(0, l).permute([2, 0, 1]).contiguous(),
+                self.bias.index_select(0, l).permute([2, 0, 1]).contiguous(),
+            ),
+            Levels::Uniform(l) => (
+                self.gain.narrow(0, *l, 1).permute([2, 0, 1]),
+                self.bias.narrow(0, *l, 1).permute([2, 0, 1]),
+            ),
+        }
     }
 }
 
-/// `x·W` for a weight `[O, I]` and a channel-first batch `[B, I, L]` plus a bias broadcastable
-/// to `[B, O, L]`, as one batched GEMM. `w` may also be per-sample `[B, O, I]`.
+/// `W·x + bias` for a weight `[O, I]` and a channel-first batch `[B, I, L]` plus a bias
+/// broadcastable to `[B, O, L]`, as one batched GEMM. `w` may also be per-sample
+/// `[B, O, I]` (or `[1, O, I]`).
 fn affine_cf(bias: &Tensor, w: &Tensor, x: &Tensor) -> Tensor {
     let b = x.size()[0];
-    let w = if w.dim() == 2 {
-        let s = w.size();
-        w.expand([b, s[0], s[1]], false)
-    } else {
-        w.shallow_clone()
+    let s = w.size();
+    let w = match s.as_slice() {
+        [o, i] => w.expand([b, *o, *i], false),
+        [1, o, i] => w.expand([b, *o, *i], false),
+        _ => w.shallow_clone(),
     };
     bias.baddbmm(&w, x, 1.0, 1.0)
 }
@@ -277,31 +311,41 @@ impl Gin {
             .sum_dim_intlist([-1i64].as_slice(), false, None::<Kind>)
             .transpose(1, 2);
         let h0 = Tensor::cat(&[x, &deg], -1) * flags3;
-        // Self-loops on every node, padded ones included (add_self_loop_if_not_exists).
-        let adj_i = adjs + eye;
-        let mut out = readout_term(&self.readout[0], &h0);
+        // Self-loops on every node, padded ones included (add_self_loop_if_not_exists),
+        // laid out [B, N(i), C, N(j)] once, so that each aggregation is one GEMM per graph
+        // whose output is already the channel-major concatenation [B, N, C·d].
+        let adj_t = (adjs + eye)
+            .permute([0, 2, 1, 3])
+            .contiguous()
+            .view([b, n * c, n]);
+        // Readout (jumping knowledge): Σ_j W2_j·LeakyReLU(W1_j h_j + b1_j) + b2_j, with the
+        // five second Linears done as one GEMM over the concatenated hidden activations.
+        let mut hidden = Vec::with_capacity(self.readout.len());
+        let mut z = self.readout[0].0.forward(&h0);
+        let _ = z.leaky_relu_();
+        hidden.push(z);
         let mut cur = h0;
         for (k, (l1, l2)) in self.layers.iter().enumerate() {
             let d = cur.size()[2];
-            let xc = cur.unsqueeze(1);
             // concat_c(A_c x) + ε_k·concat_c(x), channel-major (gin.py `_aggregate`).
-            let agg = adj_i.matmul(&xc) + &xc * self.eps.get(k as i64);
-            let agg = agg.permute([0, 2, 1, 3]).reshape([b, n, c * d]);
-            let h = l2.forward(&l1.forward(&agg).relu()).tanh();
-            out += readout_term(&self.readout[k + 1], &(&h * flags3));
+            let agg =
+                adj_t.bmm(&cur).view([b, n, c, d]) + cur.unsqueeze(2) * self.eps.get(k as i64);
+            let mut a = l1.forward(&agg.view([b, n, c * d]));
+            let _ = a.relu_();
+            let mut h = l2.forward(&a);
+            let _ = h.tanh_();
+            let mut z = self.readout[k + 1].0.forward(&(&h * flags3));
+            let _ = z.leaky_relu_();
+            hidden.push(z);
             // The unmasked tanh output feeds the next step.
             cur = h;
         }
-        out
+        let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
+        let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
+            .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
+        Tensor::cat(&hidden, -1).linear(&Tensor::cat(&w2, 1), Some(&b2))
     }
 }
-
-fn readout_term(mlp: &(Linear, Linear), h: &Tensor) -> Tensor {
-    mlp.1.forward(&mlp.0.forward(h).leaky_relu())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Edge MLP (translate_mlp) and output head (final_read_score).
 
 /// `MLP(num_layers=3, use_bn=True, ELU, conditional)` on `[A_c(u,v)] ‖ x_u ‖ x_v`.
 #[derive(Debug)]
@@ -351,21 +395,22 @@ impl EdgeMlp {
 
     /// adjs: `[B, C_in, N, N]`, x: `[B, N, F]` → `[B, C_out, N·N]` (rows (i, j)), before the
     /// symmetrisation.
-    fn forward(&self, adjs: &Tensor, x: &Tensor, level: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, adjs: &Tensor, x: &Tensor, level: &Levels, train: bool) -> Tensor {
         let s = adjs.size();
         let (b, c, n) = (s[0], s[1], s[2]);
         let h = self.lin[0].out_dim();
         let a = adjs.reshape([b, c, n * n]);
         let wa = self.lin[0].w.narrow(1, 0, self.c_in);
         let (pu, pv) = self.node_projections(x);
-        let (g0, gb0) = self.cond[0].per_sample(level);
-        let (g1, gb1) = self.cond[1].per_sample(level);
+        let (g0, gb0) = self.cond[0].batch_first(level);
+        let (g1, gb1) = self.cond[1].batch_first(level);
         let b0 = self.lin[0].b.view([1, h, 1]);
         let b1 = self.lin[1].b.view([1, h, 1]);
         let h2 = if train {
             // Linear → BatchNorm (batch statistics) → gain/bias → ELU, twice.
-            let pre = wa.matmul(&a).view([b, h, n, n]) + (pu + b0).unsqueeze(-1) + pv.unsqueeze(-2);
-            let xh = self.bn[0].normalise_train(&pre.view([b, h, n * n]));
+            let puv = (pu + b0).unsqueeze(-1) + pv.unsqueeze(-2);
+            let pre = affine_cf(&puv.view([b, h, n * n]), &wa, &a);
+            let xh = self.bn[0].normalise_train(&pre);
             let (scale, shift) = bn_cond(&self.bn[0], &g0, &gb0);
             let h1 = shift.addcmul(&xh, &scale).elu();
             let pre = affine_cf(&b1, &self.lin[1].w, &h1);
@@ -373,15 +418,14 @@ impl EdgeMlp {
             let (scale, shift) = bn_cond(&self.bn[1], &g1, &gb1);
             shift.addcmul(&xh, &scale).elu()
         } else {
-            // BatchNorm (running statistics) and gain/bias folded into per-sample weights.
+            // BatchNorm (running statistics) and gain/bias folded into per-sample weights:
+            // ((W·z + b − μ)·s)·g + (β·g + b') with s = γ/√(var + ε).
             let (s0, t0) = self.bn[0].eval_affine();
-            let sc0 = s0.view([1, h, 1]) * &g0; // [B, H, 1]
+            let sc0 = s0.view([1, h, 1]) * &g0; // [B|1, H, 1]
             let sh0 = t0.view([1, h, 1]) * &g0 + &gb0;
-            let wa_s = wa.unsqueeze(0) * &sc0; // [B, H, C]
-            let pre = wa_s.bmm(&a).view([b, h, n, n])
-                + (pu * &sc0 + (b0 * &sc0 + sh0)).unsqueeze(-1)
-                + (pv * &sc0).unsqueeze(-2);
-            let h1 = pre.view([b, h, n * n]).elu();
+            let wa_s = wa.unsqueeze(0) * &sc0; // [B|1, H, C]
+            let puv = (pu * &sc0 + (b0 * &sc0 + sh0)).unsqueeze(-1) + (pv * &sc0).unsqueeze(-2);
+            let h1 = affine_cf(&puv.view([b, h, n * n]), &wa_s, &a).elu();
             let (s1, t1) = self.bn[1].eval_affine();
             let sc1 = s1.view([1, h, 1]) * &g1;
             let sh1 = t1.view([1, h, 1]) * &g1 + &gb1;
@@ -426,25 +470,52 @@ impl ReadScore {
         Self { lin, cond }
     }
 
-    /// stacked: `[B, ΣC, N, N]`, exactly symmetric in the last two axes → score `[B, N, N]`
-    /// with zero diagonal (not masked by the node flags, as in the official code).
-    fn forward(&self, stacked: &Tensor, level: &Tensor) -> Tensor {
-        let s = stacked.size();
-        let (b, c, n) = (s[0], s[1], s[2]);
-        let (upper, sym) = pair_indices(n, stacked.device());
-        let mut h = stacked.reshape([b, c, n * n]).index_select(2, &upper); // [B, ΣC, P]
+    /// stack: the adjacency stacks `[B, C_l, N, N]` of the input and of every layer, each
+    /// exactly symmetric in the last two axes → score `[B, N, N]` with zero diagonal (not
+    /// masked by the node flags, as in the official code).
+    ///
+    /// The strict upper triangle of every channel is gathered into one channel-major
+    /// `[ΣC, B·P]` matrix, so each Linear is a single GEMM over all `B·P` pairs.
+    fn forward(&self, stack: &[Tensor], level: &Levels) -> Tensor {
+        let s = stack[0].size();
+        let (b, n) = (s[0], s[2]);
+        let p = n * (n - 1) / 2;
+        let (upper, sym) = pair_indices(n, stack[0].device());
+        let parts: Vec<Tensor> = stack
+            .iter()
+            .map(|t| {
+                let c = t.size()[1];
+                let idx = upper.view([1, 1, p]).expand([b, c, p], false);
+                t.reshape([b, c, n * n])
+                    .gather(2, &idx, false)
+                    .permute([1, 0, 2])
+            })
+            .collect();
+        let c_sum: i64 = parts.iter().map(|t| t.size()[0]).sum();
+        let mut h = Tensor::cat(&parts, 0).contiguous().view([c_sum, b * p]); // [ΣC, B·P]
         for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
-            // (W h + b)·g + b' = (g ⊙ W) h + (b·g + b'): exact in both train and eval mode,
-            // as the head has no BatchNorm.
+            // (W h + b)·g + b' : exact in train and eval mode, the head has no BatchNorm.
             let o = lin.out_dim();
-            let (g, gb) = cond.per_sample(level);
-            let w_s = lin.w.unsqueeze(0) * &g;
-            let shift = lin.b.view([1, o, 1]) * &g + gb;
-            h = affine_cf(&shift, &w_s, &h).elu();
+            let (g, gb) = cond.channel_major(level); // [O, B|1, 1]
+            h = match level {
+                Levels::Uniform(_) => {
+                    let (g, gb) = (g.view([o, 1]), gb.view([o, 1]));
+                    let w_s = &lin.w * &g;
+                    let shift = lin.b.view([o, 1]) * &g + gb;
+                    shift.addmm(&w_s, &h)
+                }
+                Levels::PerSample(_) => {
+                    let shift = lin.b.view([o, 1, 1]) * &g + gb;
+                    shift
+                        .addcmul(&lin.w.mm(&h).view([o, b, p]), &g)
+                        .view([o, b * p])
+                }
+            }
+            .elu();
         }
-        let out = affine_cf(&self.lin[2].b.view([1, 1, 1]), &self.lin[2].w, &h); // [B, 1, P]
+        let out = self.lin[2].b.view([1, 1]).addmm(&self.lin[2].w, &h); // [1, B·P]
         let zero = Tensor::zeros([b, 1], (out.kind(), out.device()));
-        Tensor::cat(&[out.squeeze_dim(1), zero], 1)
+        Tensor::cat(&[out.view([b, p]), zero], 1)
             .index_select(1, &sym)
             .view([b, n, n])
     }
@@ -634,13 +705,132 @@ impl EdpGnn {
         Ok((score, trace))
     }
 
-    /// Forward pass without input checks. `level`: `[B]` int64 on the input's device.
+    /// Eval-mode score of graphs whose present nodes are a prefix: graph g has nodes
+    /// `0..node_counts[g]` present (flags 1) and the rest padding. Equal (up to float
+    /// rounding) to [`EdpGnn::forward_t`] in eval mode with those flags and all-zero node
+    /// features, padded entries included, but computed without the padding.
+    ///
+    /// In eval mode (BatchNorm with running statistics) every pair's output depends on the
+    /// present nodes only, and the head's input at a padded pair is all-zero, so its output
+    /// there is a per-level constant. Graphs are therefore grouped by node count and each
+    /// group is evaluated at its own size; the constants fill the padded pairs. Graphs with
+    /// the same count share GEMMs, and no work is spent on padding.
+    ///
+    /// adj: `[B, N, N]` exactly symmetric, masked; returns `[B, N, N]`.
+    pub fn score_prefix(
+        &self,
+        adj: &Tensor,
+        node_counts: &[usize],
+        cond: Conditioning<'_>,
+    ) -> Result<Tensor> {
+        let (kind, device) = (self.kind(), self.device());
+        let s = adj.size();
+        if s.len() != 3 || s[1] != s[2] || s[1] < 2 {
+            return Err(input_err(
+                "adj",
+                format!("expected [B, N, N] with N ≥ 2, got {s:?}"),
+            ));
+        }
+        if adj.kind() != kind || adj.device() != device {
+            return Err(input_err(
+                "adj",
+                format!(
+                    "is {:?} on {:?}; the network's weights are {kind:?} on {device:?}",
+                    adj.kind(),
+                    adj.device()
+                ),
+            ));
+        }
+        let (b, n) = (s[0], s[1]);
+        if node_counts.len() as i64 != b {
+            return Err(input_err(
+                "node_counts",
+                format!("{} counts for a batch of {b}", node_counts.len()),
+            ));
+        }
+        if let Some(g) = node_counts.iter().position(|&c| c as i64 > n) {
+            return Err(input_err(
+                "node_counts",
+                format!("graph {g} has {} nodes, more than N = {n}", node_counts[g]),
+            ));
+        }
+        let level = sigma_levels(cond, b, self.num_levels, device)?;
+        let mut groups: std::collections::BTreeMap<usize, Vec<i64>> = Default::default();
+        for (g, &c) in node_counts.iter().enumerate() {
+            groups.entry(c).or_default().push(g as i64);
+        }
+        let mut order = Vec::with_capacity(node_counts.len());
+        let mut blocks = Vec::with_capacity(groups.len());
+        for (&c, members) in &groups {
+            order.extend_from_slice(members);
+            let m = members.len() as i64;
+            let c = c as i64;
+            if c < 2 {
+                blocks.push(Tensor::zeros([m, n, n], (kind, device)));
+                continue;
+            }
+            let idx = Tensor::from_slice(members).to_device(device);
+            let sub = adj
+                .index_select(0, &idx)
+                .narrow(1, 0, c)
+                .narrow(2, 0, c)
+                .contiguous();
+            let flags = Tensor::ones([m, c], (kind, device));
+            let x = Tensor::zeros([m, c, IN_FEATURES], (kind, device));
+            let lv = match &level {
+                Levels::PerSample(l) => Levels::PerSample(l.index_select(0, &idx)),
+                Levels::Uniform(l) => Levels::Uniform(*l),
+            };
+            let out = self.forward_impl(&x, &sub, &flags, &lv, false, None);
+            blocks.push(out.constant_pad_nd([0, n - c, 0, n - c]));
+        }
+        // Back to the input order.
+        let mut inverse = vec![0i64; order.len()];
+        for (pos, &g) in order.iter().enumerate() {
+            inverse[g as usize] = pos as i64;
+        }
+        let inverse = Tensor::from_slice(&inverse).to_device(device);
+        let blocks = Tensor::cat(&blocks, 0).index_select(0, &inverse);
+        // Padded off-diagonal pairs: the head's response to an all-zero input.
+        let counts: Vec<f32> = node_counts.iter().map(|&c| c as f32).collect();
+        let counts = Tensor::from_slice(&counts).to_device(device).to_kind(kind);
+        let ar = Tensor::arange(n, (kind, device));
+        let present = ar
+            .unsqueeze(0)
+            .lt_tensor(&counts.unsqueeze(1))
+            .to_kind(kind); // [B, N]
+        let eye = Tensor::eye(n, (kind, device));
+        let padded_pair = (1.0 - present.unsqueeze(-1) * present.unsqueeze(1)) * (1.0 - eye); // [B, N, N]
+        let constant = self.zero_input_response(&level, b);
+        Ok(blocks + padded_pair * constant.view([b, 1, 1]))
+    }
+
+    /// The score at a padded pair for each sample's level: the head applied to an all-zero
+    /// input. Returns `[B]`.
+    fn zero_input_response(&self, level: &Levels, b: i64) -> Tensor {
+        let (kind, device) = (self.kind(), self.device());
+        let l = self.num_levels;
+        let mut chans = vec![2i64];
+        chans.extend(self.layers.iter().map(|layer| layer.edge.lin[2].out_dim()));
+        let stack: Vec<Tensor> = chans
+            .iter()
+            .map(|&c| Tensor::zeros([l, c, 2, 2], (kind, device)))
+            .collect();
+        let all = Levels::PerSample(Tensor::arange(l, (Kind::Int64, device)));
+        let per_level = self.head.forward(&stack, &all).select(1, 0).select(1, 1); // [L]
+        match level {
+            Levels::PerSample(lv) => per_level.index_select(0, lv),
+            Levels::Uniform(lv) => per_level.narrow(0, *lv, 1).expand([b], false),
+        }
+    }
+
+    /// Forward pass without input checks.
     pub(crate) fn forward_impl(
         &self,
         x: &Tensor,
         adj: &Tensor,
         flags: &Tensor,
-        level: &Tensor,
+        level: &Levels,
         train: bool,
         mut trace: Option<&mut Vec<LayerTrace>>,
     ) -> Tensor {
@@ -670,17 +860,17 @@ impl EdpGnn {
             adjs = new_adjs;
             x = x_o;
         }
-        self.head.forward(&Tensor::cat(&stack, 1), level)
+        self.head.forward(&stack, level)
     }
 
-    /// Validates the inputs and resolves the conditioning to a `[B]` level tensor.
+    /// Validates the inputs and resolves the conditioning.
     fn check_inputs(
         &self,
         x: &Tensor,
         adj: &Tensor,
         flags: &Tensor,
         cond: Conditioning<'_>,
-    ) -> Result<Tensor> {
+    ) -> Result<Levels> {
         let (kind, device) = (self.kind(), self.device());
         let s = adj.size();
         if s.len() != 3 || s[1] != s[2] || s[1] < 2 {
@@ -718,13 +908,13 @@ impl EdpGnn {
     }
 }
 
-/// Resolves a [`Conditioning`] to a `[B]` int64 level tensor on `device`, validating it.
-pub fn sigma_levels(
+/// Resolves a [`Conditioning`] for a batch of `batch` samples, validating it.
+pub(crate) fn sigma_levels(
     cond: Conditioning<'_>,
     batch: i64,
     num_levels: i64,
     device: Device,
-) -> Result<Tensor> {
+) -> Result<Levels> {
     match cond {
         Conditioning::SigmaMajor => {
             if batch % num_levels != 0 || batch == 0 {
@@ -735,13 +925,9 @@ pub fn sigma_levels(
                     ),
                 ));
             }
-            Ok(
-                Tensor::arange(num_levels, (Kind::Int64, device)).repeat_interleave_self_int(
-                    batch / num_levels,
-                    0,
-                    None,
-                ),
-            )
+            let level = Tensor::arange(num_levels, (Kind::Int64, device))
+                .repeat_interleave_self_int(batch / num_levels, 0, None);
+            Ok(Levels::PerSample(level))
         }
         Conditioning::PerSample(level) => {
             if level.size() != [batch] || level.kind() != Kind::Int64 {
@@ -764,7 +950,16 @@ pub fn sigma_levels(
                     ));
                 }
             }
-            Ok(level.to_device(device))
+            Ok(Levels::PerSample(level.to_device(device)))
+        }
+        Conditioning::Level(l) => {
+            if l as i64 >= num_levels {
+                return Err(input_err(
+                    "cond",
+                    format!("level {l} is outside 0..{num_levels}"),
+                ));
+            }
+            Ok(Levels::Uniform(l as i64))
         }
     }
 }

@@ -30,11 +30,11 @@
 
 use graph_tensor::batch::mask_adjs;
 use graph_tensor::noise::NoiseSource;
-use tch::{Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::config::SamplerConfig;
 use crate::error::{config_err, input_err, Result};
-use crate::network::{EdpGnn, IN_FEATURES};
+use crate::network::{Conditioning, EdpGnn, IN_FEATURES};
 
 /// The output of one Langevin update.
 #[derive(Debug)]
@@ -49,14 +49,14 @@ pub struct LangevinStep {
 
 /// One Langevin update (langevin_mc.py `_step_sample`), in eval mode without gradients.
 ///
-/// * `adj`: `[B, N, N]` current state (symmetric); `flags`: `[B, N]`; `level`: `[B]` int64;
+/// * `adj`: `[B, N, N]` current state (symmetric); `flags`: `[B, N]`; `cond`: the levels;
 /// * `step_size` α and `noise_scale` √(2α)·eps: `[B]`, per sample;
 /// * `z`: `[B, N, N]` standard normal draws, only the strict upper triangle is used.
 pub fn langevin_step(
     net: &EdpGnn,
     adj: &Tensor,
     flags: &Tensor,
-    level: &Tensor,
+    cond: Conditioning<'_>,
     step_size: &Tensor,
     noise_scale: &Tensor,
     z: &Tensor,
@@ -81,13 +81,7 @@ pub fn langevin_step(
         let t = z.triu(1) * noise_scale.view([b, 1, 1]);
         let noised = mask_adjs(&(&t + t.transpose(-1, -2) + adj), flags);
         let x = Tensor::zeros([b, s[1], IN_FEATURES], (adj.kind(), adj.device()));
-        let score = net.forward_t(
-            &x,
-            &noised,
-            flags,
-            crate::network::Conditioning::PerSample(level),
-            false,
-        )?;
+        let score = net.forward_t(&x, &noised, flags, cond, false)?;
         let next = &noised + &score * step_size.view([b, 1, 1]);
         Ok(LangevinStep {
             noised,
@@ -150,40 +144,103 @@ impl AnnealedLangevin {
     }
 
     /// Runs the chain for one batch: graph g has `node_counts[g]` present nodes (the first
-    /// ones) and draws all its noise from stream g of `noise` (one stream per graph, e.g.
-    /// [`NoiseSource::from_seeds`]). Returns the final continuous state `[B, N, N]`, masked
-    /// by the flags, on the network's device. `progress(done, total)` is called after every
-    /// step (one batched score evaluation).
+    /// ones) and draws all its noise from its own stream, `seeds[g]` (the per-graph streams
+    /// of [`NoiseSource::from_seeds`], drawn at the padding `max_nodes`). Returns the final
+    /// continuous state `[B, N, N]`, masked, on the network's device.
+    ///
+    /// Graphs are grouped by node count and each group's chain runs at its own size (see
+    /// [`EdpGnn::score_prefix`]: in eval mode the present pairs do not depend on the
+    /// padding), so no work is spent on padded pairs; the result equals
+    /// [`AnnealedLangevin::run_padded`] up to float rounding.
+    ///
+    /// `progress(done, total)` counts score evaluations of single graphs:
+    /// `total = node_counts.len() × nfe()`.
     pub fn run(
         &self,
         net: &EdpGnn,
         node_counts: &[usize],
-        noise: &mut NoiseSource,
+        seeds: &[u64],
         max_nodes: usize,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor> {
-        if max_nodes < 2 {
-            return Err(input_err("max_nodes", "must be at least 2"));
+        check_run_inputs(node_counts, seeds, max_nodes)?;
+        let n = max_nodes as i64;
+        let (kind, device) = (net.kind(), net.device());
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (g, &c) in node_counts.iter().enumerate() {
+            groups.entry(c).or_default().push(g);
         }
-        if noise.batch_size() != node_counts.len() {
-            return Err(input_err(
-                "noise",
-                format!(
-                    "{} per-graph streams for {} graphs",
-                    noise.batch_size(),
-                    node_counts.len()
-                ),
-            ));
+        let total = node_counts.len() * self.nfe();
+        let mut done = 0;
+        let mut order = Vec::with_capacity(node_counts.len());
+        let mut blocks = Vec::with_capacity(groups.len());
+        for (&c, members) in &groups {
+            order.extend_from_slice(members);
+            let m = members.len() as i64;
+            let c = c as i64;
+            if c < 2 {
+                // No pairs: nothing to sample.
+                blocks.push(Tensor::zeros([m, n, n], (kind, device)));
+                done += members.len() * self.nfe();
+                progress(done, total);
+                continue;
+            }
+            let group_seeds: Vec<u64> = members.iter().map(|&g| seeds[g]).collect();
+            let mut noise = NoiseSource::from_seeds(&group_seeds, Device::Cpu);
+            let mut draw = |abs: bool| {
+                let z = noise.randn_sym(n);
+                let z = if abs { z.abs() } else { z };
+                z.narrow(1, 0, c)
+                    .narrow(2, 0, c)
+                    .to_device(device)
+                    .to_kind(kind)
+            };
+            let flags = Tensor::ones([m, c], (kind, device));
+            // gen_init_sample: |N(0,1)| on the upper triangle, symmetrised.
+            let mut adj = draw(true);
+            for level in (0..self.sigmas.len()).rev() {
+                let alpha = Tensor::full([m], self.step_size(level), (kind, device));
+                let scale = Tensor::full([m], self.noise_scale(level), (kind, device));
+                for _ in 0..self.config.step_num {
+                    let z = draw(false);
+                    adj = langevin_step(
+                        net,
+                        &adj,
+                        &flags,
+                        Conditioning::Level(level),
+                        &alpha,
+                        &scale,
+                        &z,
+                    )?
+                    .next;
+                    done += members.len();
+                    progress(done, total);
+                }
+            }
+            blocks.push(adj.constant_pad_nd([0, n - c, 0, n - c]));
         }
-        if let Some(g) = node_counts.iter().position(|&n| n > max_nodes) {
-            return Err(input_err(
-                "node_counts",
-                format!(
-                    "graph {g} has {} nodes, more than max_nodes = {max_nodes}",
-                    node_counts[g]
-                ),
-            ));
+        let mut inverse = vec![0i64; order.len()];
+        for (pos, &g) in order.iter().enumerate() {
+            inverse[g] = pos as i64;
         }
+        let inverse = Tensor::from_slice(&inverse).to_device(device);
+        Ok(Tensor::cat(&blocks, 0).index_select(0, &inverse))
+    }
+
+    /// The same chain as [`AnnealedLangevin::run`] with every graph at the full padding
+    /// `max_nodes` in one batch, as the official sampler runs it: the reference the faster
+    /// [`AnnealedLangevin::run`] is tested against. `progress(done, total)` counts batched
+    /// steps (`total = nfe()`).
+    pub fn run_padded(
+        &self,
+        net: &EdpGnn,
+        node_counts: &[usize],
+        seeds: &[u64],
+        max_nodes: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor> {
+        check_run_inputs(node_counts, seeds, max_nodes)?;
+        let mut noise = NoiseSource::from_seeds(seeds, Device::Cpu);
         let n = max_nodes as i64;
         let b = node_counts.len() as i64;
         let (kind, device) = (net.kind(), net.device());
@@ -196,18 +253,48 @@ impl AnnealedLangevin {
         let total = self.nfe();
         let mut done = 0;
         for level in (0..self.sigmas.len()).rev() {
-            let lv = Tensor::full([b], level as i64, (Kind::Int64, device));
             let alpha = Tensor::full([b], self.step_size(level), (kind, device));
             let scale = Tensor::full([b], self.noise_scale(level), (kind, device));
             for _ in 0..self.config.step_num {
                 let z = noise.randn_sym(n).to_device(device).to_kind(kind);
-                adj = langevin_step(net, &adj, &flags, &lv, &alpha, &scale, &z)?.next;
+                adj = langevin_step(
+                    net,
+                    &adj,
+                    &flags,
+                    Conditioning::Level(level),
+                    &alpha,
+                    &scale,
+                    &z,
+                )?
+                .next;
                 done += 1;
                 progress(done, total);
             }
         }
         Ok(mask_adjs(&adj, &flags))
     }
+}
+
+fn check_run_inputs(node_counts: &[usize], seeds: &[u64], max_nodes: usize) -> Result<()> {
+    if max_nodes < 2 {
+        return Err(input_err("max_nodes", "must be at least 2"));
+    }
+    if seeds.len() != node_counts.len() {
+        return Err(input_err(
+            "seeds",
+            format!("{} seeds for {} graphs", seeds.len(), node_counts.len()),
+        ));
+    }
+    if let Some(g) = node_counts.iter().position(|&n| n > max_nodes) {
+        return Err(input_err(
+            "node_counts",
+            format!(
+                "graph {g} has {} nodes, more than max_nodes = {max_nodes}",
+                node_counts[g]
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Quantises final states (`adj_to_int`: `A < 0.5 → 0`, else 1) and masks them by the

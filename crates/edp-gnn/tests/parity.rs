@@ -123,6 +123,19 @@ fn inputs(c: &HashMap<String, Tensor>, kind: Kind) -> Inputs {
     }
 }
 
+/// Node counts of prefix flags `[B, N]` (asserting they are a prefix).
+fn prefix_counts(flags: &Tensor) -> Vec<usize> {
+    let n = flags.size()[1] as usize;
+    let f = Vec::<f32>::try_from(flags.to_kind(Kind::Float).flatten(0, -1)).unwrap();
+    f.chunks(n)
+        .map(|row| {
+            let c = row.iter().filter(|&&v| v > 0.5).count();
+            assert!(row[..c].iter().all(|&v| v == 1.0), "flags are not a prefix");
+            c
+        })
+        .collect()
+}
+
 fn sigmas() -> Vec<f64> {
     EdpGnnConfig::default().sigmas
 }
@@ -173,6 +186,12 @@ fn eval_and_train_float32_match_official() {
         );
     }
     assert_allclose("score (eval)", &score, &c["score"], 1e-5, 1e-5);
+
+    // 1b. the same through the padding-free evaluation used by the sampler.
+    let counts = prefix_counts(&inp.flags);
+    let fast =
+        tch::no_grad(|| net.score_prefix(&inp.adj, &counts, Conditioning::SigmaMajor)).unwrap();
+    assert_allclose("score (eval, score_prefix)", &fast, &c["score"], 1e-5, 1e-5);
 
     // 2. eval with backward.
     zero_grads(&vs);
@@ -343,7 +362,7 @@ fn langevin_step_matches_official() {
         &net,
         &s["adj_start"],
         &s["node_flags"],
-        &s["sigma_index"],
+        Conditioning::PerSample(&s["sigma_index"]),
         &s["step_size"],
         &s["noise_scale"],
         &s["noise"],
@@ -352,6 +371,23 @@ fn langevin_step_matches_official() {
     assert_allclose("adj_noised", &step.noised, &s["adj_noised"], 1e-5, 1e-5);
     assert_allclose("sampler score", &step.score, &s["score"], 1e-5, 1e-5);
     assert_allclose("adj_next", &step.next, &s["adj_next"], 1e-5, 1e-5);
+    let counts = prefix_counts(&s["node_flags"]);
+    assert_eq!(&counts[..4], &[14, 12, 14, 20]);
+    let fast = tch::no_grad(|| {
+        net.score_prefix(
+            &step.noised,
+            &counts,
+            Conditioning::PerSample(&s["sigma_index"]),
+        )
+    })
+    .unwrap();
+    assert_allclose(
+        "sampler score (score_prefix)",
+        &fast,
+        &s["score"],
+        1e-5,
+        1e-5,
+    );
     let e = normwise(&step.next, &s["adj_next_f64"]);
     eprintln!("adj_next vs adj_next_f64: {e:.3e}");
     assert!(e < 1e-5);

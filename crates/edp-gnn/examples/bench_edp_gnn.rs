@@ -1,0 +1,229 @@
+//! EDP-GNN speed benchmark, the Rust side of `scripts/bench_edp_gnn.sh`.
+//!
+//! Measures, on Community-small (graphs 20–99 of the published `community_small.g6`, the
+//! official training split), with the official network:
+//!
+//! * one training step at batch 32 (× 6 σ = 192 graphs through the network): noise, forward
+//!   in train mode, the official loss, backward, Adam, reading the loss value;
+//! * one score evaluation (eval mode, no gradients) of 192 and of 1026 noisy graphs, in the
+//!   official padded layout (`score_eval_padded_*`, every pair of the 20-node padding) and
+//!   padding-free (`score_eval_*`, [`edp_gnn::EdpGnn::score_prefix`], the same output);
+//! * one Langevin step of 1026 graphs as the sampler runs it (grouped by node count, noise
+//!   drawn per graph on the CPU included).
+//!
+//! Usage: `bench_edp_gnn [--threads N] [--iters K] [--data community_small.g6]`.
+//! Prints one line per measurement: `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=…`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use edp_gnn::loss::perturb;
+use edp_gnn::{AnnealedLangevin, Conditioning, EdpGnnConfig, EdpGnnModel, SamplerConfig};
+use graph_tensor::batch::{degree_flags, DenseBatch};
+use graph_tensor::model::DiffusionModel;
+use graph_tensor::noise::NoiseSource;
+use graph_tensor::optim::{Adam, AdamConfig};
+use graph_tensor::Graph;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Kind};
+
+struct Args {
+    threads: i32,
+    iters: usize,
+    data: PathBuf,
+    only: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        threads: 1,
+        iters: 20,
+        data: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/datasets/gdss/community_small.g6"),
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--threads" => {
+                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            }
+            "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
+            "--data" => args.data = PathBuf::from(value()?),
+            "--only" => args.only = Some(value()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// CPU time of the calling thread in ms (Linux `/proc/thread-self/schedstat`), if readable.
+fn thread_cpu_ms() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-6)
+}
+
+/// Wall-clock median and minimum (ms) over `iters` runs after `warmup` runs, and the median
+/// CPU time of the calling thread (ms; NaN where unavailable). On a shared machine the
+/// thread CPU time is much less sensitive to other processes than the wall-clock time.
+fn time<F: FnMut()>(warmup: usize, iters: usize, mut f: F) -> (f64, f64, f64) {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut ts = Vec::with_capacity(iters);
+    let mut cpu = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let c = thread_cpu_ms();
+        let t = Instant::now();
+        f();
+        ts.push(t.elapsed().as_secs_f64() * 1e3);
+        cpu.push(match (c, thread_cpu_ms()) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        });
+    }
+    let min = ts.iter().copied().fold(f64::INFINITY, f64::min);
+    (median(&mut ts), min, median(&mut cpu))
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, graphs: &'a [Graph], k: usize) -> Vec<&'a Graph> {
+    (0..k)
+        .map(|_| &graphs[rng.gen_range(0..graphs.len())])
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    tch::set_num_threads(args.threads);
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let graphs = graph_tensor::io::read_graphs(&args.data)?;
+    if graphs.len() < 100 {
+        return Err(format!(
+            "{}: expected the 100 Community-small graphs",
+            args.data.display()
+        )
+        .into());
+    }
+    let train = &graphs[20..];
+    let cfg = EdpGnnConfig::default();
+    let n = cfg.max_nodes;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = EdpGnnModel::build_seeded(&vs.root(), &cfg, 0)?;
+    let mut adam = Adam::new(&vs, AdamConfig::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let th = args.threads;
+
+    let run = |what: &str| args.only.as_deref().is_none_or(|o| what.starts_with(o));
+
+    // Training step.
+    let mut step = 0u64;
+    if run("train_step") {
+        let (med, min, cpu) = time(3, args.iters, || {
+            let batch = DenseBatch::from_graphs(pick(&mut rng, train, 32), n, Device::Cpu).unwrap();
+            let mut noise = NoiseSource::for_step(7, step, 32, Device::Cpu);
+            step += 1;
+            adam.zero_grad();
+            let loss = model.loss(&batch, true, &mut noise).unwrap();
+            loss.backward();
+            adam.step(1e-3);
+            let _ = loss.double_value(&[]);
+        });
+        writeln!(
+            out,
+            "rust train_step threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+            32.0 / med * 1e3
+        )?;
+    }
+
+    // Score evaluations on σ-major noisy batches: the official layout (every pair of the
+    // padded batch) and the padding-free evaluation the sampler uses (same output).
+    for b in [192usize, 1026] {
+        let per = b / cfg.sigmas.len();
+        let graphs = pick(&mut rng, train, per);
+        let batch = DenseBatch::from_graphs(graphs.iter().copied(), n, Device::Cpu)?;
+        let flags = degree_flags(batch.adj());
+        let mut noise = NoiseSource::for_step(3, 0, per, Device::Cpu);
+        let z = noise
+            .randn_sym_with(&[cfg.sigmas.len() as i64], n as i64)
+            .transpose(0, 1);
+        let p = perturb(batch.adj(), &flags, &cfg.sigmas, &z)?;
+        let counts: Vec<usize> = graphs
+            .iter()
+            .map(|g| g.n())
+            .collect::<Vec<_>>()
+            .repeat(cfg.sigmas.len());
+        let iters = if b > 500 {
+            args.iters.div_ceil(2).max(5)
+        } else {
+            args.iters
+        };
+        for (name, padded) in [("score_eval_padded", true), ("score_eval", false)] {
+            if !run(&format!("{name}_{b}")) {
+                continue;
+            }
+            let (med, min, cpu) = time(2, iters, || {
+                let s = tch::no_grad(|| {
+                    if padded {
+                        model.score(&p.noisy, &p.flags, Conditioning::SigmaMajor, false)
+                    } else {
+                        model
+                            .network()
+                            .score_prefix(&p.noisy, &counts, Conditioning::SigmaMajor)
+                    }
+                })
+                .unwrap();
+                let _ = s.sum(Kind::Float).double_value(&[]);
+            });
+            writeln!(
+                out,
+                "rust {name}_{b} threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+                b as f64 / med * 1e3
+            )?;
+        }
+    }
+
+    // Langevin steps of 1026 graphs with node counts drawn from the training graphs: the
+    // sampler's grouped chains, noise drawn per graph on the CPU included. Two steps per
+    // level (12 steps); times are per step.
+    if !run("langevin_step_1026") {
+        return Ok(());
+    }
+    let b = 1026usize;
+    let counts: Vec<usize> = pick(&mut rng, train, b).iter().map(|g| g.n()).collect();
+    let seeds: Vec<u64> = (0..b as u64).collect();
+    let sampler = AnnealedLangevin::new(
+        &cfg.sigmas,
+        SamplerConfig {
+            step_num: 2,
+            ..cfg.sampler.clone()
+        },
+    )?;
+    let steps = sampler.nfe() as f64;
+    let (med, min, cpu) = time(1, args.iters.div_ceil(4).max(3), || {
+        let a = tch::no_grad(|| sampler.run(model.network(), &counts, &seeds, n, &mut |_, _| {}))
+            .unwrap();
+        let _ = a.sum(Kind::Float).double_value(&[]);
+    });
+    let (med, min, cpu) = (med / steps, min / steps, cpu / steps);
+    writeln!(
+        out,
+        "rust langevin_step_1026 threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+        b as f64 / med * 1e3
+    )?;
+    Ok(())
+}
