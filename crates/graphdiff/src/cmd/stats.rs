@@ -54,25 +54,38 @@ struct Spread<T> {
     max: T,
 }
 
-impl<T: Copy + PartialOrd + Into<f64>> Spread<T> {
-    /// `None` for an empty list.
-    fn of(values: impl IntoIterator<Item = T>) -> Option<Self> {
-        let mut it = values.into_iter();
-        let first = it.next()?;
-        let (mut min, mut max, mut sum, mut count) = (first, first, first.into(), 1usize);
-        for v in it {
-            if v < min {
-                min = v;
-            }
-            if v > max {
-                max = v;
-            }
-            sum += v.into();
-            count += 1;
+/// Running minimum, sum and maximum (statistics are folded graph by graph, so memory is
+/// that of one graph, not of every node of the file).
+struct Acc<T> {
+    min_max: Option<(T, T)>,
+    sum: f64,
+    count: usize,
+}
+
+impl<T: Copy + PartialOrd + Into<f64>> Acc<T> {
+    fn new() -> Self {
+        Acc {
+            min_max: None,
+            sum: 0.0,
+            count: 0,
         }
+    }
+
+    fn push(&mut self, v: T) {
+        self.min_max = Some(match self.min_max {
+            None => (v, v),
+            Some((lo, hi)) => (if v < lo { v } else { lo }, if v > hi { v } else { hi }),
+        });
+        self.sum += v.into();
+        self.count += 1;
+    }
+
+    /// `None` when nothing was pushed.
+    fn spread(&self) -> Option<Spread<T>> {
+        let (min, max) = self.min_max?;
         Some(Spread {
             min,
-            mean: sum / count as f64,
+            mean: self.sum / self.count as f64,
             max,
         })
     }
@@ -87,10 +100,6 @@ impl From<Count> for f64 {
     fn from(c: Count) -> f64 {
         c.0 as f64
     }
-}
-
-fn counts(values: impl IntoIterator<Item = usize>) -> Option<Spread<Count>> {
-    Spread::of(values.into_iter().map(|v| Count(v as u64)))
 }
 
 /// Everything `graphdiff stats` reports. Per-node spreads are pooled over all nodes of all
@@ -145,34 +154,55 @@ fn is_connected(g: &Graph) -> bool {
 }
 
 fn summarize(graphs: &[Graph], file: String, format: GraphFormat) -> Summary {
-    let mut degrees = Vec::new();
-    let mut clustering = Vec::new();
-    let mut max_degrees = Vec::new();
-    let mut avg_clustering = Vec::new();
+    let count = |v: usize| Count(v as u64);
+    let (mut nodes, mut edges) = (Acc::new(), Acc::new());
+    let (mut degree, mut max_degree) = (Acc::new(), Acc::new());
+    let (mut clustering, mut avg_clustering) = (Acc::new(), Acc::new());
+    let (mut connected, mut isolated) = (0, 0);
     for g in graphs {
+        nodes.push(count(g.n()));
+        edges.push(count(g.num_edges()));
+        connected += usize::from(is_connected(g));
         let d = g.degrees();
-        let c = g.local_clustering();
+        isolated += d.iter().filter(|&&x| x == 0).count();
+        d.iter().for_each(|&x| degree.push(count(x)));
         if let Some(&m) = d.iter().max() {
-            max_degrees.push(m);
-            avg_clustering.push(c.iter().sum::<f64>() / c.len() as f64);
+            max_degree.push(count(m));
         }
-        degrees.extend(d);
-        clustering.extend(c);
+        drop(d);
+        if g.n() == 0 {
+            continue;
+        }
+        let c = if g.num_edges() == 0 {
+            vec![]
+        } else {
+            g.local_clustering()
+        };
+        let mut sum = 0.0;
+        for &x in &c {
+            clustering.push(x);
+            sum += x;
+        }
+        // An edgeless graph: clustering 0 at every node, without allocating per node.
+        for _ in c.len()..g.n() {
+            clustering.push(0.0);
+        }
+        avg_clustering.push(sum / g.n() as f64);
     }
     Summary {
         file,
         format: format.to_string(),
         graphs: graphs.len(),
-        connected_graphs: graphs.iter().filter(|g| is_connected(g)).count(),
+        connected_graphs: connected,
         nodes_total: graphs.iter().map(Graph::n).sum(),
         edges_total: graphs.iter().map(Graph::num_edges).sum(),
-        isolated_nodes: degrees.iter().filter(|&&d| d == 0).count(),
-        nodes: counts(graphs.iter().map(Graph::n)),
-        edges: counts(graphs.iter().map(Graph::num_edges)),
-        max_degree: counts(max_degrees),
-        degree: counts(degrees),
-        clustering_per_node: Spread::of(clustering),
-        clustering_per_graph: Spread::of(avg_clustering),
+        isolated_nodes: isolated,
+        nodes: nodes.spread(),
+        edges: edges.spread(),
+        max_degree: max_degree.spread(),
+        degree: degree.spread(),
+        clustering_per_node: clustering.spread(),
+        clustering_per_graph: avg_clustering.spread(),
     }
 }
 
