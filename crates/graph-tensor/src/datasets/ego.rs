@@ -14,11 +14,11 @@
 //! insertion order while reading the edge file, the relabelling of the component
 //! (`convert_node_labels_to_integers`, which re-adds edges in its edge-view order), the BFS of
 //! `single_source_shortest_path_length`, and the set. GDSS built Citeseer from the Planetoid
-//! pickle `ind.citeseer.graph` (a dict of adjacency lists, not sorted); from that file's
-//! adjacency order the replay reproduces the published ego-small list exactly, node order
-//! included. From `citeseer.edges` (one sorted `u v` line per edge, the file this reader
-//! takes) the graphs are the same — isomorphic, in the same order — and the node order
-//! differs wherever the Planetoid lists were not sorted.
+//! pickle `ind.citeseer.graph` (a dict of unsorted adjacency lists, read here by
+//! [`super::planetoid`]); from that file the replay reproduces the published ego-small list
+//! exactly, node order included. From an edge list such as `citeseer.edges` (one sorted
+//! `u v` line per edge) the graphs are the same — isomorphic, in the same order — and the node
+//! order differs wherever the Planetoid lists were not sorted (31 of the 200 graphs).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -34,8 +34,10 @@ use crate::Graph;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgoParams {
-    /// Edge-list file inside the source directory (`citeseer.edges`).
-    pub file: String,
+    /// Candidate files inside the source directory, the first one present is read: a
+    /// Planetoid adjacency pickle (name ending in `.graph`, e.g. `ind.citeseer.graph`, what
+    /// the reference read) or a `u v` edge list (e.g. `citeseer.edges`).
+    pub files: Vec<String>,
     /// Ego radius (1 for ego-small).
     pub radius: usize,
     /// Inclusive range of ego-graph sizes kept ([4, 18]).
@@ -116,6 +118,37 @@ pub fn read_edge_file(path: &Path) -> Result<NxAdjacency, DatasetError> {
     let mut g = NxAdjacency::with_nodes(n);
     for (u, v) in edges {
         g.add_edge(u, v);
+    }
+    Ok(g)
+}
+
+/// Reads a Planetoid `ind.*.graph` pickle the way `nx.from_dict_of_lists(graph)` builds
+/// its graph (nodes in key order, then each key's list in order). The keys must be the node
+/// ids `0..n` in ascending order, as in the Planetoid files.
+pub fn read_planetoid(path: &Path) -> Result<NxAdjacency, DatasetError> {
+    let dict = super::planetoid::read_adjacency_pickle(path)?;
+    let n = dict.len();
+    for (i, (k, nbrs)) in dict.iter().enumerate() {
+        if *k != i as i64 {
+            return Err(DatasetError::parse(
+                path,
+                0,
+                format!("key {k} at position {i}: expected the node ids 0..{n} in ascending order"),
+            ));
+        }
+        if let Some(v) = nbrs.iter().find(|&&v| v < 0 || v >= n as i64) {
+            return Err(DatasetError::parse(
+                path,
+                0,
+                format!("node {k} lists neighbour {v}, not a node (0..{n})"),
+            ));
+        }
+    }
+    let mut g = NxAdjacency::with_nodes(n);
+    for (k, nbrs) in &dict {
+        for &v in nbrs {
+            g.add_edge(*k as usize, v as usize);
+        }
     }
     Ok(g)
 }
@@ -220,17 +253,27 @@ pub fn ego_graph(g: &NxAdjacency, center: usize, radius: usize) -> Graph {
 }
 
 impl EgoParams {
-    /// Reads `source_dir/file` and extracts the ego graphs.
+    /// Reads the first of `files` present in `source_dir` and extracts the ego graphs.
     pub fn generate(&self, source_dir: &Path) -> Result<Vec<Graph>, DatasetError> {
         check_range("ego: nodes", self.nodes)?;
-        let path = source_dir.join(&self.file);
-        if !path.is_file() {
-            return Err(DatasetError::MissingFile {
-                path,
-                what: "the Citeseer edge list",
-            });
-        }
-        let g = read_edge_file(&path)?;
+        let path = self
+            .files
+            .iter()
+            .map(|f| source_dir.join(f))
+            .find(|p| p.is_file())
+            .ok_or_else(|| DatasetError::MissingFile {
+                path: source_dir.join(self.files.first().map_or("", String::as_str)),
+                what: format!(
+                    "the graph: none of {} is in {}",
+                    self.files.join(", "),
+                    source_dir.display()
+                ),
+            })?;
+        let g = if path.extension().is_some_and(|e| e == "graph") {
+            read_planetoid(&path)?
+        } else {
+            read_edge_file(&path)?
+        };
         let lcc = largest_component(&g);
         let mut out = Vec::new();
         for center in 0..lcc.n() {

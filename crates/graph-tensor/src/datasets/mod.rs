@@ -10,7 +10,7 @@
 //! | name | graphs | nodes | source | split |
 //! |---|---|---|---|---|
 //! | `community-small` | 100 | 12–20 | EDP-GNN / GDSS `n_community` ([`community`]) | first 20 % test |
-//! | `ego-small` | 200 | 4–18 | Citeseer 1-hop ego graphs, read from `--source` ([`ego`]) | first 20 % test |
+//! | `ego-small` | 200 | 4–17 | Citeseer 1-hop ego graphs, read from `--source` ([`ego`], [`planetoid`]) | first 20 % test |
 //! | `grid` | 100 | 100–361 | GraphRNN / GRAN: all `grid_2d_graph(i, j)`, `i, j ∈ 10..=19` ([`grid`]) | GRAN: first 80 % train |
 //! | `grid-gdss` | 100 | 100–361 | GDSS: sides drawn with replacement ([`grid`]) | first 20 % test |
 //! | `enzymes` | 587 | 10–125 | TU ENZYMES, read from `--source` ([`tu`]) | first 20 % test |
@@ -60,6 +60,7 @@ pub mod grid;
 pub mod lobster;
 pub mod node_count;
 pub mod planar;
+pub mod planetoid;
 pub mod pyset;
 pub mod reference_rng;
 pub mod sbm;
@@ -84,16 +85,15 @@ pub enum DatasetError {
     },
     /// A dataset read from files was asked for without a source directory.
     #[error(
-        "dataset '{dataset}' is read from {what}: give the directory holding {} (`--source DIR` on the command line)",
-        files.join(" and ")
+        "dataset '{dataset}' is read from {what}: give the directory holding {files} (`--source DIR` on the command line)"
     )]
     MissingSource {
         /// The dataset.
         dataset: String,
         /// What the files are.
         what: &'static str,
-        /// The files expected in the directory.
-        files: Vec<String>,
+        /// The files expected in the directory, e.g. `A.txt and B.txt`.
+        files: String,
     },
     /// A file the dataset needs is not there.
     #[error("{}: not found ({what})", path.display())]
@@ -101,7 +101,7 @@ pub enum DatasetError {
         /// The missing file.
         path: PathBuf,
         /// What it should be.
-        what: &'static str,
+        what: String,
     },
     /// The operating system refused to read a file.
     #[error("{}: {source}", path.display())]
@@ -236,11 +236,14 @@ impl Generator {
         }
     }
 
-    fn source_files(&self) -> (&'static str, Vec<String>) {
+    fn source_files(&self) -> (&'static str, String) {
         match self {
-            Generator::Ego(p) => ("an edge list (Citeseer)", vec![p.file.clone()]),
-            Generator::Tu(p) => ("TU-format files", p.required_files().to_vec()),
-            _ => ("", Vec::new()),
+            Generator::Ego(p) => (
+                "a citation graph (Planetoid pickle or edge list)",
+                p.files.join(" or "),
+            ),
+            Generator::Tu(p) => ("TU-format files", p.required_files().join(" and ")),
+            _ => ("", String::new()),
         }
     }
 }
@@ -791,14 +794,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("--source") && e.contains("citeseer.edges"),
+            e.contains("--source") && e.contains("ind.citeseer.graph or citeseer.edges"),
             "{e}"
         );
         let dir = tempfile::tempdir().unwrap();
         let e = Dataset::generate("ego-small", None, Some(dir.path()))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("citeseer.edges: not found"), "{e}");
+        assert!(
+            e.contains("ind.citeseer.graph: not found") && e.contains("citeseer.edges"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl TuParams {
             if !p.is_file() {
                 return Err(DatasetError::MissingFile {
                     path: p.clone(),
-                    what: "a TU-format dataset file",
+                    what: "a TU-format dataset file".into(),
                 });
             }
         }
