@@ -148,10 +148,29 @@ struct Slot {
 }
 
 /// Adam / AdamW over the trainable variables of a [`VarStore`], with saveable state.
-#[derive(Debug)]
+///
+/// Gradients are cleared to "none" between steps, never zeroed in place: libtorch may store
+/// one gradient buffer as the `.grad` of several parameters (e.g. biases combined by
+/// `stack(..).sum(0)` receive views of one expanded buffer), and in-place zeroing followed by
+/// accumulation would then add each step's gradient several times into the shared buffer.
+/// For the same reason clipping scales gradients as they are read, not in place.
 pub struct Adam {
     config: AdamConfig,
     slots: Vec<Slot>,
+    /// libtorch's own optimizer over the same parameters, used only for its
+    /// `zero_grad(set_to_none = true)`, which tch does not expose otherwise.
+    clearer: tch::COptimizer,
+    /// Factor applied to gradients by the next step (gradient clipping).
+    grad_scale: f64,
+}
+
+impl std::fmt::Debug for Adam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adam")
+            .field("config", &self.config)
+            .field("slots", &self.slots)
+            .finish()
+    }
 }
 
 /// Name prefix of first moments in saved state.
@@ -181,8 +200,19 @@ impl Adam {
                     steps: 0,
                 }
             })
-            .collect();
-        Adam { config, slots }
+            .collect::<Vec<Slot>>();
+        let mut clearer = tch::COptimizer::sgd(0.0, 0.0, 0.0, 0.0, false).expect("libtorch SGD");
+        for s in &slots {
+            clearer
+                .add_parameters(&s.var, 0)
+                .expect("adding a parameter to libtorch SGD");
+        }
+        Adam {
+            config,
+            slots,
+            clearer,
+            grad_scale: 1.0,
+        }
     }
 
     /// The hyper-parameters.
@@ -190,11 +220,10 @@ impl Adam {
         &self.config
     }
 
-    /// Sets every gradient to zero.
+    /// Clears every gradient (to undefined, as `zero_grad(set_to_none=True)` in torch).
     pub fn zero_grad(&mut self) {
-        for s in &mut self.slots {
-            s.var.zero_grad();
-        }
+        self.clearer.zero_grad().expect("libtorch zero_grad");
+        self.grad_scale = 1.0;
     }
 
     /// L2 norm of all gradients together (variables without a gradient count as zero).
@@ -215,23 +244,19 @@ impl Adam {
         })
     }
 
-    /// Scales all gradients so their joint L2 norm is at most `max_norm`
-    /// (`torch.nn.utils.clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when below 1).
-    /// Returns the norm before clipping.
+    /// Scales the gradients the next [`Adam::step`] uses so their joint L2 norm is at most
+    /// `max_norm` (`torch.nn.utils.clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when
+    /// below 1). Returns the norm before clipping. The `.grad` tensors are not modified.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
         let norm = self.grad_norm();
         let coef = max_norm / (norm + 1e-6);
-        if coef < 1.0 {
-            tch::no_grad(|| {
-                for s in &mut self.slots {
-                    let mut g = s.var.grad();
-                    if g.defined() {
-                        let _ = g.g_mul_scalar_(coef);
-                    }
-                }
-            });
-        }
+        self.grad_scale = if coef < 1.0 { coef } else { 1.0 };
         norm
+    }
+
+    /// The factor the next step applies to the gradients (1 unless clipped).
+    pub fn grad_scale(&self) -> f64 {
+        self.grad_scale
     }
 
     /// One Adam step with learning rate `lr` (the scheduled rate). Variables without a
@@ -245,6 +270,7 @@ impl Adam {
             decoupled,
             ..
         } = self.config.clone();
+        let scale = self.grad_scale;
         tch::no_grad(|| {
             for s in &mut self.slots {
                 let grad = s.var.grad();
@@ -252,7 +278,11 @@ impl Adam {
                     continue;
                 }
                 s.steps += 1;
-                let mut g = grad.shallow_clone();
+                let mut g = if scale == 1.0 {
+                    grad.shallow_clone()
+                } else {
+                    &grad * scale
+                };
                 if weight_decay != 0.0 {
                     if decoupled {
                         let _ = s.var.g_mul_scalar_(1.0 - lr * weight_decay);
@@ -445,10 +475,25 @@ mod tests {
             .backward(); // grads 3, 4: norm 5
         let norm = opt.clip_grad_norm(1.0);
         assert_relative_eq!(norm, 5.0, epsilon = 1e-6);
-        assert_relative_eq!(opt.grad_norm(), 5.0 / (5.0 + 1e-6), epsilon = 1e-6);
+        assert_relative_eq!(opt.grad_scale(), 1.0 / (5.0 + 1e-6), epsilon = 1e-9);
+        // the step uses the clipped gradients (see the first moments)
+        opt.step(0.1);
+        let m: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
+        assert_relative_eq!(
+            m["adam.m/a"].double_value(&[0]),
+            0.1 * 3.0 / 5.0,
+            max_relative = 1e-5
+        );
+        assert_relative_eq!(
+            m["adam.m/b"].double_value(&[0]),
+            0.1 * 4.0 / 5.0,
+            max_relative = 1e-5
+        );
         // below the threshold nothing changes
-        let norm2 = opt.clip_grad_norm(10.0);
-        assert_relative_eq!(opt.grad_norm(), norm2, epsilon = 1e-9);
+        opt.zero_grad();
+        ((&a * &a) / 2.0).sum(Kind::Float).backward();
+        opt.clip_grad_norm(10.0);
+        assert_eq!(opt.grad_scale(), 1.0);
     }
 
     #[test]
@@ -483,5 +528,30 @@ mod tests {
         );
         assert!(serde_json::from_str::<LrSchedule>(r#"{"kind":"cosine"}"#).is_err());
         assert!(serde_json::from_str::<LrSchedule>(r#"{"kind":"constant","gamma":1}"#).is_err());
+    }
+
+    /// Regression: parameters combined by `stack(..).sum(0)` receive aliased `.grad` views
+    /// of one buffer; zeroing in place and accumulating would multiply their gradient by the
+    /// number of aliases from the second step on. Clearing to none keeps every step's
+    /// gradient equal to a fresh computation.
+    #[test]
+    fn gradients_of_aliased_parameters_stay_correct_across_steps() {
+        let vs = VarStore::new(Device::Cpu);
+        let biases: Vec<Tensor> = (0..5)
+            .map(|i| vs.root().var(&format!("b{i}"), &[3], nn::Init::Const(0.1)))
+            .collect();
+        let x = Tensor::from_slice(&[1f32, -2.0, 0.5, 3.0, 1.0, -1.0]).view([2, 3]);
+        let mut opt = Adam::new(&vs, AdamConfig::default());
+        let mut step = || -> Vec<f32> {
+            opt.zero_grad();
+            let b = Tensor::stack(&biases, 0).sum_dim_intlist(0, false, Kind::Float);
+            (&x + &b).square().sum(Kind::Float).backward();
+            Vec::<f32>::try_from(&biases[0].grad()).unwrap()
+        };
+        let first = step();
+        let second = step();
+        let third = step();
+        assert_eq!(first, second);
+        assert_eq!(first, third);
     }
 }

@@ -76,7 +76,29 @@ pub fn load_model<M: DiffusionModel>(
         }
         .into());
     }
-    let config = RunConfig::<M::Config>::from_json(&ckpt.config, M::NAME)?;
+    load_model_with_config(ckpt, &ckpt.config, device, ema)
+}
+
+/// Like [`load_model`], but builds the model from `config` (a run config JSON, usually the
+/// checkpoint's with sampler settings edited, e.g. EDP-GNN's step size) instead of the
+/// checkpoint's own. The checkpoint's own config is still checked against its hash; a
+/// `config` whose architecture differs fails when the weights are loaded, naming the
+/// variable.
+pub fn load_model_with_config<M: DiffusionModel>(
+    ckpt: &Checkpoint,
+    config: &serde_json::Value,
+    device: Device,
+    ema: bool,
+) -> Result<(VarStore, M, RunConfig<M::Config>), SampleError> {
+    ckpt.expect_model(M::NAME)?;
+    if config_hash(&ckpt.config) != ckpt.state.config_hash {
+        return Err(CheckpointError::Mismatch {
+            path: ckpt.dir.clone(),
+            message: "config.json does not match the config hash in state.json (edited?)".into(),
+        }
+        .into());
+    }
+    let config = RunConfig::<M::Config>::from_json(config, M::NAME)?;
     let vs = VarStore::new(device);
     let model = M::build(&vs.root(), &config.model)?;
     load_weights(&vs, ckpt, ema)?;

@@ -26,6 +26,10 @@ enum Command {
     Stats(cmd::stats::Args),
     /// Evaluate generated graphs against reference graphs (MMD, uniqueness, novelty, validity).
     Eval(cmd::eval::Args),
+    /// Train a model into a run directory (config, metrics, checkpoints; resumable).
+    Train(cmd::train::Args),
+    /// Sample graphs from a trained checkpoint.
+    Sample(cmd::sample::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Sample(a) => cmd::sample::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

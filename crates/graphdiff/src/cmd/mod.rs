@@ -2,7 +2,10 @@
 
 pub mod dataset;
 pub mod eval;
+pub mod models;
+pub mod sample;
 pub mod stats;
+pub mod train;
 
 /// Whether an error is (caused by) a closed stdout, which is not worth reporting.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -1,0 +1,223 @@
+//! `graphdiff sample`: draw graphs from a trained checkpoint and write them to a graph file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use graph_tensor::checkpoint::{best_checkpoint, latest_checkpoint, read_checkpoint, Checkpoint};
+use graph_tensor::io::{write_graphs, GraphFormat};
+use graph_tensor::model::DiffusionModel;
+use graph_tensor::run::set_json_path;
+use graph_tensor::sample::{load_model_with_config, sample_graphs};
+
+use super::models::{
+    dispatch, init_logging, parse_device, progress_bar, set_threads, ModelVisitor,
+};
+
+/// Arguments of `graphdiff sample`.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Sample graphs from a checkpoint. The model is rebuilt from the checkpoint \
+alone (its config.json), node counts are drawn from the training node-count distribution stored \
+in it, and graph i of a request depends only on --seed and i: the output does not depend on \
+--batch-size, and the first k graphs of a larger request are the graphs of a request for k. \
+Adjacency entries >= 0.5 are edges; every node of the drawn count is kept (isolated or not).",
+    after_help = "Examples:\n  graphdiff sample --run runs/com -n 1024 --out samples.g6\n  \
+graphdiff sample --run runs/com --best -n 64 --out samples.jsonl --seed 7 --batch-size 32\n  \
+graphdiff sample --checkpoint runs/com/checkpoints/step-000015003 -n 16 --out s.npz --no-ema"
+)]
+pub struct Args {
+    /// Run directory: its newest checkpoint (or the best with --best).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "checkpoint",
+        conflicts_with = "checkpoint"
+    )]
+    pub run: Option<PathBuf>,
+
+    /// With --run: the checkpoint with the lowest training loss instead of the newest.
+    #[arg(long, requires = "run")]
+    pub best: bool,
+
+    /// A checkpoint directory (checkpoints/step-N).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Number of graphs.
+    #[arg(short = 'n', long = "num", value_name = "COUNT")]
+    pub count: usize,
+
+    /// Output graph file.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Output format: g6|graph6, s6|sparse6, edgelist, jsonl, json|node-link, npz.
+    /// Default: from the extension of FILE.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    pub format: Option<GraphFormat>,
+
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+
+    /// Graphs per sampler call (memory vs speed; does not change the graphs).
+    #[arg(long, default_value_t = 64, value_name = "B")]
+    pub batch_size: usize,
+
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: String,
+
+    /// Torch intra-op threads (default: 1 on machines with at most 2 cores, else torch's
+    /// default).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Use the EMA weights (the default when the run kept an EMA).
+    #[arg(long, conflicts_with = "no_ema")]
+    pub ema: bool,
+
+    /// Use the raw weights even when the run kept an EMA.
+    #[arg(long)]
+    pub no_ema: bool,
+
+    /// Edit the checkpoint's config for this sampling run only: key.path=value (repeatable),
+    /// e.g. `--set sampler.grad_step_size=0.005` (sampler settings; the architecture must
+    /// stay that of the weights).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Runs `graphdiff sample`.
+pub fn run(args: Args) -> Result<()> {
+    init_logging();
+    set_threads(args.threads)?;
+    let format = match args.format {
+        Some(f) => f,
+        None => GraphFormat::from_path(&args.out).ok_or_else(|| {
+            anyhow!(
+                "--out {}: cannot tell the format from the extension; pass --format",
+                args.out.display()
+            )
+        })?,
+    };
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!(
+                "--out {}: directory {} does not exist",
+                args.out.display(),
+                parent.display()
+            );
+        }
+    }
+    let device = parse_device(&args.device)?;
+    let dir = match (&args.checkpoint, &args.run) {
+        (Some(c), _) => c.clone(),
+        (None, Some(r)) if args.best => best_checkpoint(r)?,
+        (None, Some(r)) => latest_checkpoint(r)?,
+        (None, None) => bail!("pass --run DIR or --checkpoint DIR"),
+    };
+    let ckpt = read_checkpoint(&dir)?;
+    let ema = if args.no_ema {
+        false
+    } else if args.ema {
+        if !ckpt.has_ema() {
+            bail!(
+                "--ema: {} has no EMA weights (the run was trained without train.ema)",
+                dir.display()
+            );
+        }
+        true
+    } else {
+        ckpt.has_ema()
+    };
+    let name = ckpt.state.model.clone();
+    dispatch(
+        &name,
+        Sample {
+            args: &args,
+            ckpt: &ckpt,
+            device,
+            ema,
+            format,
+        },
+    )?
+}
+
+struct Sample<'a> {
+    args: &'a Args,
+    ckpt: &'a Checkpoint,
+    device: tch::Device,
+    ema: bool,
+    format: GraphFormat,
+}
+
+impl ModelVisitor for Sample<'_> {
+    type Output = Result<()>;
+    fn visit<M: DiffusionModel>(self) -> Result<()> {
+        let a = self.args;
+        let mut config = self.ckpt.config.clone();
+        for s in &a.set {
+            set_json_path(&mut config, s).map_err(|e| anyhow!("--set: {e}"))?;
+        }
+        let (_vs, model, _config) =
+            load_model_with_config::<M>(self.ckpt, &config, self.device, self.ema).with_context(
+                || {
+                    if a.set.is_empty() {
+                        String::from("loading the model")
+                    } else {
+                        String::from("loading the model with --set")
+                    }
+                },
+            )?;
+        let pb = progress_bar(
+            a.count as u64,
+            "{spinner} sample [{bar:30}] {pos}/{len} graphs ETA {eta} {msg}",
+        );
+        let t0 = Instant::now();
+        let graphs = sample_graphs(
+            &model,
+            &self.ckpt.state.node_counts,
+            a.count,
+            a.seed,
+            a.batch_size,
+            self.device,
+            &mut |p| {
+                let frac = if p.steps == 0 {
+                    0.0
+                } else {
+                    p.step as f64 / p.steps as f64
+                };
+                pb.set_position(p.graphs_done as u64 + (frac * p.batch_size as f64) as u64);
+                pb.set_message(format!("step {}/{}", p.step, p.steps));
+            },
+        );
+        pb.finish_and_clear();
+        let graphs = graphs?;
+        write_graphs(&a.out, self.format, &graphs)
+            .with_context(|| format!("writing {}", a.out.display()))?;
+        let secs = t0.elapsed().as_secs_f64();
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}: {} graphs from {} ({} weights, step {}) to {} in {secs:.1} s, {} network evaluations per graph",
+            M::NAME,
+            graphs.len(),
+            display(&self.ckpt.dir),
+            if self.ema { "EMA" } else { "raw" },
+            self.ckpt.state.step,
+            a.out.display(),
+            model.nfe()
+        )?;
+        Ok(())
+    }
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
