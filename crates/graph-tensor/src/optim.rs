@@ -229,18 +229,21 @@ impl Adam {
     /// L2 norm of all gradients together (variables without a gradient count as zero).
     pub fn grad_norm(&self) -> f64 {
         tch::no_grad(|| {
-            let mut total = 0f64;
-            for s in &self.slots {
-                let g = s.var.grad();
-                if g.defined() {
-                    total += g
-                        .to_kind(Kind::Double)
-                        .square()
-                        .sum(Kind::Double)
-                        .double_value(&[]);
-                }
+            // one reduction and one device synchronisation for all variables
+            let parts: Vec<Tensor> = self
+                .slots
+                .iter()
+                .map(|s| s.var.grad())
+                .filter(Tensor::defined)
+                .map(|g| g.to_kind(Kind::Double).square().sum(Kind::Double))
+                .collect();
+            if parts.is_empty() {
+                return 0.0;
             }
-            total.sqrt()
+            Tensor::stack(&parts, 0)
+                .sum(Kind::Double)
+                .double_value(&[])
+                .sqrt()
         })
     }
 
