@@ -141,42 +141,6 @@ pub struct MmdValue {
     pub sigma: Option<f64>,
 }
 
-#[inline]
-fn l1(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..4 {
-            acc[i] += (x[i] - y[i]).abs();
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += (x - y).abs();
-    }
-    s
-}
-
-#[inline]
-fn l2sq(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..4 {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        let d = x - y;
-        s += d * d;
-    }
-    s
-}
-
 /// Distinct vectors (bitwise) with their multiplicities, in first-seen order. The Gram sums
 /// over a set only depend on the multiset, so this is exact and saves the repeated work on
 /// data sets with many identical histograms (grids, small graphs).
@@ -207,63 +171,222 @@ enum Q {
     L2Sq,
 }
 
-impl Q {
-    #[inline]
-    fn eval(self, a: &[f64], b: &[f64]) -> f64 {
-        match self {
-            Q::L1Sq(s) => {
-                let d = l1(a, b) / s;
-                d * d
-            }
-            Q::L2Sq => l2sq(a, b),
+/// `Σ|a − b|` (or `Σ(a − b)²` when `squared`) with the vector width of `simd`, two
+/// independent accumulators, then the scalar tail.
+#[inline(always)]
+fn simd_dist<S: pulp::Simd>(simd: S, a: &[f64], b: &[f64], squared: bool) -> f64 {
+    let (ah, at) = S::f64s_as_simd(a);
+    let (bh, bt) = S::f64s_as_simd(b);
+    let mut acc0 = simd.f64s_splat(0.0);
+    let mut acc1 = simd.f64s_splat(0.0);
+    let mut i = 0;
+    while i + 1 < ah.len() {
+        let d0 = simd.f64s_sub(ah[i], bh[i]);
+        let d1 = simd.f64s_sub(ah[i + 1], bh[i + 1]);
+        if squared {
+            acc0 = simd.f64s_add(acc0, simd.f64s_mul(d0, d0));
+            acc1 = simd.f64s_add(acc1, simd.f64s_mul(d1, d1));
+        } else {
+            acc0 = simd.f64s_add(acc0, simd.f64s_abs(d0));
+            acc1 = simd.f64s_add(acc1, simd.f64s_abs(d1));
         }
+        i += 2;
+    }
+    if i < ah.len() {
+        let d0 = simd.f64s_sub(ah[i], bh[i]);
+        acc0 = if squared {
+            simd.f64s_add(acc0, simd.f64s_mul(d0, d0))
+        } else {
+            simd.f64s_add(acc0, simd.f64s_abs(d0))
+        };
+    }
+    let mut s = simd.f64s_reduce_sum(simd.f64s_add(acc0, acc1));
+    for (x, y) in at.iter().zip(bt) {
+        let d = x - y;
+        s += if squared { d * d } else { d.abs() };
+    }
+    s
+}
+
+/// One row block of [`gram_sums`], run under the best instruction set of the CPU.
+struct BlockOp<'a> {
+    xs: &'a Packed,
+    ys: &'a Packed,
+    wy: &'a [f64],
+    same: bool,
+    q: Q,
+    gammas: &'a [f64],
+    r0: usize,
+    r1: usize,
+}
+
+impl pulp::WithSimd for BlockOp<'_> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Vec<f64> {
+        let BlockOp {
+            xs,
+            ys,
+            wy,
+            same,
+            q,
+            gammas,
+            r0,
+            r1,
+        } = self;
+        let ng = gammas.len();
+        let mut acc = vec![0.0f64; (r1 - r0) * ng];
+        let (squared, scale) = match q {
+            Q::L1Sq(s) => (false, s),
+            Q::L2Sq => (true, 1.0),
+        };
+        let mut c0 = if same { r0 + 1 } else { 0 };
+        while c0 < ys.rows {
+            let c1 = (c0 + COL_TILE).min(ys.rows);
+            for a in r0..r1 {
+                let xa = xs.row(a);
+                let row_acc = &mut acc[(a - r0) * ng..(a - r0 + 1) * ng];
+                let start = if same { c0.max(a + 1) } else { c0 };
+                for (b, &w) in wy.iter().enumerate().take(c1).skip(start) {
+                    let raw = simd_dist(simd, xa, ys.row(b), squared);
+                    let d = if squared {
+                        raw
+                    } else {
+                        let t = raw / scale;
+                        t * t
+                    };
+                    for (s, g) in row_acc.iter_mut().zip(gammas) {
+                        *s += w * (-g * d).exp();
+                    }
+                }
+            }
+            c0 = c1;
+        }
+        acc
     }
 }
 
+/// Vectors of one length stored contiguously, row after row.
+struct Packed {
+    data: Vec<f64>,
+    dim: usize,
+    rows: usize,
+}
+
+impl Packed {
+    /// Packs the given vectors keeping only the columns in `keep`.
+    fn new(vs: &[&[f64]], keep: &[usize]) -> Self {
+        let mut data = Vec::with_capacity(vs.len() * keep.len());
+        for v in vs {
+            data.extend(keep.iter().map(|&j| v[j]));
+        }
+        Packed {
+            data,
+            dim: keep.len(),
+            rows: vs.len(),
+        }
+    }
+
+    #[inline]
+    fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Columns on which the vectors are not all equal: a column where every vector has the same
+/// value adds exactly 0 to every |x − y| and (x − y)², so dropping it changes nothing (the
+/// leading and trailing bins of most histograms).
+fn varying_columns(vs: &[&[f64]], len: usize) -> Vec<usize> {
+    (0..len)
+        .filter(|&j| {
+            let first = vs.first().map_or(0.0, |v| v[j]);
+            vs.iter().any(|v| v[j].to_bits() != first.to_bits())
+        })
+        .collect()
+}
+
+/// Rows handled by one parallel task (fixed, so the summation order never depends on the
+/// number of threads).
+const ROW_BLOCK: usize = 8;
+/// Columns of the second set kept hot in cache while a row block runs over them.
+const COL_TILE: usize = 64;
+
 /// `Σ_{a,b} w_a w_b exp(−γ q(a, b))` for every γ, over two weighted sets (the same set when
-/// `same`, using symmetry). Rows run in parallel; the row sums are added in row order, so the
-/// result does not depend on the number of threads.
+/// `same`, using symmetry). Blocks of rows run in parallel over cache-sized tiles of the
+/// second set; every row sums its terms in increasing column order and the row sums are added
+/// in row order, so the result does not depend on the number of threads.
 fn gram_sums(
-    xs: &[&[f64]],
+    xs: &Packed,
     wx: &[f64],
-    ys: &[&[f64]],
+    ys: &Packed,
     wy: &[f64],
     same: bool,
     q: Q,
     gammas: &[f64],
 ) -> Vec<f64> {
-    let rows: Vec<Vec<f64>> = (0..xs.len())
+    let ng = gammas.len();
+    // The distance loops are compiled for the best instruction set the CPU has (AVX2 …),
+    // chosen at run time; same arithmetic, same order, on every path.
+    let arch = pulp::Arch::new();
+    let blocks: Vec<Vec<f64>> = (0..xs.rows.div_ceil(ROW_BLOCK))
         .into_par_iter()
-        .map(|a| {
-            let mut acc = vec![0.0f64; gammas.len()];
-            let start = if same { a + 1 } else { 0 };
-            for b in start..ys.len() {
-                let d = q.eval(xs[a], ys[b]);
-                let w = wy[b];
-                for (s, g) in acc.iter_mut().zip(gammas) {
-                    *s += w * (-g * d).exp();
-                }
-            }
-            let scale = if same { 2.0 * wx[a] } else { wx[a] };
-            for s in &mut acc {
-                *s *= scale;
-            }
-            if same {
-                // Diagonal: q = 0, k = 1.
-                for s in &mut acc {
-                    *s += wx[a] * wx[a];
+        .map(|blk| {
+            let r0 = blk * ROW_BLOCK;
+            let r1 = (r0 + ROW_BLOCK).min(xs.rows);
+            let mut acc = arch.dispatch(BlockOp {
+                xs,
+                ys,
+                wy,
+                same,
+                q,
+                gammas,
+                r0,
+                r1,
+            });
+            for a in r0..r1 {
+                let row_acc = &mut acc[(a - r0) * ng..(a - r0 + 1) * ng];
+                let scale = if same { 2.0 * wx[a] } else { wx[a] };
+                for s in row_acc.iter_mut() {
+                    *s *= scale;
+                    if same {
+                        // Diagonal: q = 0, k = 1.
+                        *s += wx[a] * wx[a];
+                    }
                 }
             }
             acc
         })
         .collect();
-    let mut total = vec![0.0f64; gammas.len()];
-    for r in rows {
-        for (t, v) in total.iter_mut().zip(r) {
-            *t += v;
+    let mut total = vec![0.0f64; ng];
+    for blk in blocks {
+        for row in blk.chunks(ng) {
+            for (t, v) in total.iter_mut().zip(row) {
+                *t += v;
+            }
         }
     }
     total
+}
+
+/// All three Gram sums (XX, YY, XY) for transformed vectors.
+fn all_gram_sums(
+    tx: &[Vec<f64>],
+    ty: &[Vec<f64>],
+    q: Q,
+    gammas: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (ux, wx) = dedup(tx);
+    let (uy, wy) = dedup(ty);
+    let len = tx.iter().chain(ty).map(Vec::len).max().unwrap_or(0);
+    let all: Vec<&[f64]> = ux.iter().chain(&uy).copied().collect();
+    let keep = varying_columns(&all, len);
+    let (px, py) = (Packed::new(&ux, &keep), Packed::new(&uy, &keep));
+    (
+        gram_sums(&px, &wx, &px, &wx, true, q, gammas),
+        gram_sums(&py, &wy, &py, &wy, true, q, gammas),
+        gram_sums(&px, &wx, &py, &wy, false, q, gammas),
+    )
 }
 
 /// Zero-pads every vector to the longest length.
@@ -347,11 +470,7 @@ pub fn mmd_squared(
         Kernel::GaussianRbf { .. } | Kernel::RbfMaxOverSigmas { .. } => (px, py, Q::L2Sq),
     };
     let gammas: Vec<f64> = sigmas.iter().map(|s| 1.0 / (2.0 * s * s)).collect();
-    let (ux, wx) = dedup(&tx);
-    let (uy, wy) = dedup(&ty);
-    let sxx = gram_sums(&ux, &wx, &ux, &wx, true, q, &gammas);
-    let syy = gram_sums(&uy, &wy, &uy, &wy, true, q, &gammas);
-    let sxy = gram_sums(&ux, &wx, &uy, &wy, false, q, &gammas);
+    let (sxx, syy, sxy) = all_gram_sums(&tx, &ty, q, &gammas);
     let (nx, ny) = (x.len() as f64, y.len() as f64);
     let values: Vec<f64> = (0..gammas.len())
         .map(|i| sxx[i] / (nx * nx) + syy[i] / (ny * ny) - 2.0 * sxy[i] / (nx * ny))
@@ -393,8 +512,11 @@ fn self_disc(s: &[Vec<f64>], kernel: &Kernel) -> f64 {
     };
     let sig = kernel.sigmas()[0];
     let (u, w) = dedup(&t);
+    let tlen = t.iter().map(Vec::len).max().unwrap_or(0);
+    let keep = varying_columns(&u, tlen);
+    let pk = Packed::new(&u, &keep);
     let n = s.len() as f64;
-    gram_sums(&u, &w, &u, &w, true, q, &[1.0 / (2.0 * sig * sig)])[0] / (n * n)
+    gram_sums(&pk, &w, &pk, &w, true, q, &[1.0 / (2.0 * sig * sig)])[0] / (n * n)
 }
 
 #[cfg(test)]
