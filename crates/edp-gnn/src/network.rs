@@ -58,10 +58,43 @@ pub enum Conditioning<'a> {
 /// A resolved, validated [`Conditioning`].
 #[derive(Debug)]
 pub(crate) enum Levels {
-    /// `[B]` int64 level per sample.
-    PerSample(Tensor),
+    /// A level per sample: `[B]` int64 on the device, and the same values on the host.
+    PerSample(Tensor, Vec<i64>),
     /// One level for the whole batch.
     Uniform(i64),
+}
+
+impl Levels {
+    fn per_sample(host: Vec<i64>, device: Device) -> Levels {
+        Levels::PerSample(Tensor::from_slice(&host).to_device(device), host)
+    }
+
+    /// The levels of the samples `members` (in that order).
+    fn subset(&self, members: &[i64], device: Device) -> Levels {
+        match self {
+            Levels::PerSample(_, host) => {
+                Levels::per_sample(members.iter().map(|&g| host[g as usize]).collect(), device)
+            }
+            Levels::Uniform(l) => Levels::Uniform(*l),
+        }
+    }
+
+    /// Maximal runs of consecutive samples at one level: `(level, first sample, count)`.
+    fn runs(&self, batch: i64) -> Vec<(i64, i64, i64)> {
+        match self {
+            Levels::Uniform(l) => vec![(*l, 0, batch)],
+            Levels::PerSample(_, host) => {
+                let mut runs: Vec<(i64, i64, i64)> = Vec::new();
+                for (i, &l) in host.iter().enumerate() {
+                    match runs.last_mut() {
+                        Some(r) if r.0 == l => r.2 += 1,
+                        _ => runs.push((l, i as i64, 1)),
+                    }
+                }
+                runs
+            }
+        }
+    }
 }
 
 /// Per-layer outputs of a forward pass, for localising a mismatch.
@@ -207,7 +240,7 @@ impl CondLayer {
     /// tensors (`[1, H, 1]` for a uniform level).
     fn batch_first(&self, level: &Levels) -> (Tensor, Tensor) {
         match level {
-            Levels::PerSample(l) => (
+            Levels::PerSample(l, _) => (
                 self.gain.index_select(0, l).transpose(1, 2),
                 self.bias.index_select(0, l).transpose(1, 2),
             ),
@@ -222,7 +255,7 @@ impl CondLayer {
     /// (`[H, 1, 1]` for a uniform level).
     fn channel_major(&self, level: &Levels) -> (Tensor, Tensor) {
         match level {
-            Levels::PerSample(l) => (
+            Levels::PerSample(l, _) => (
                 self.gain.index_select(0, l).permute([2, 0, 1]).contiguous(),
                 self.bias.index_select(0, l).permute([2, 0, 1]).contiguous(),
             ),
@@ -409,14 +442,15 @@ impl EdgeMlp {
         let h2 = if train {
             // Linear → BatchNorm (batch statistics) → gain/bias → ELU, twice.
             let puv = (pu + b0).unsqueeze(-1) + pv.unsqueeze(-2);
-            let pre = affine_cf(&puv.view([b, h, n * n]), &wa, &a);
+            // bmm + add rather than baddbmm: the backward of an added full-size input is free.
+            let pre = wa.expand([b, h, c], false).bmm(&a) + puv.view([b, h, n * n]);
             let xh = self.bn[0].normalise_train(&pre);
             let (scale, shift) = bn_cond(&self.bn[0], &g0, &gb0);
-            let h1 = shift.addcmul(&xh, &scale).elu();
+            let h1 = elu_owned(shift.addcmul(&xh, &scale));
             let pre = affine_cf(&b1, &self.lin[1].w, &h1);
             let xh = self.bn[1].normalise_train(&pre);
             let (scale, shift) = bn_cond(&self.bn[1], &g1, &gb1);
-            shift.addcmul(&xh, &scale).elu()
+            elu_owned(shift.addcmul(&xh, &scale))
         } else {
             // BatchNorm (running statistics) and gain/bias folded into per-sample weights:
             // ((W·z + b − μ)·s)·g + (β·g + b') with s = γ/√(var + ε).
@@ -425,16 +459,23 @@ impl EdgeMlp {
             let sh0 = t0.view([1, h, 1]) * &g0 + &gb0;
             let wa_s = wa.unsqueeze(0) * &sc0; // [B|1, H, C]
             let puv = (pu * &sc0 + (b0 * &sc0 + sh0)).unsqueeze(-1) + (pv * &sc0).unsqueeze(-2);
-            let h1 = affine_cf(&puv.view([b, h, n * n]), &wa_s, &a).elu();
+            let h1 = elu_owned(affine_cf(&puv.view([b, h, n * n]), &wa_s, &a));
             let (s1, t1) = self.bn[1].eval_affine();
             let sc1 = s1.view([1, h, 1]) * &g1;
             let sh1 = t1.view([1, h, 1]) * &g1 + &gb1;
             let w1_s = self.lin[1].w.unsqueeze(0) * &sc1;
-            affine_cf(&(b1 * &sc1 + sh1), &w1_s, &h1).elu()
+            elu_owned(affine_cf(&(b1 * &sc1 + sh1), &w1_s, &h1))
         };
         let c_out = self.lin[2].out_dim();
         affine_cf(&self.lin[2].b.view([1, c_out, 1]), &self.lin[2].w, &h2)
     }
+}
+
+/// ELU (α = 1) in place on a freshly computed tensor (autograd saves the result, which is
+/// all the ELU backward needs; the producer's backward does not need its output).
+fn elu_owned(mut t: Tensor) -> Tensor {
+    let _ = t.elu_();
+    t
 }
 
 /// BatchNorm affine followed by the level gain/bias, as one per-sample affine map:
@@ -475,7 +516,7 @@ impl ReadScore {
     /// masked by the node flags, as in the official code).
     ///
     /// The strict upper triangle of every channel is gathered into one channel-major
-    /// `[ΣC, B·P]` matrix, so each Linear is a single GEMM over all `B·P` pairs.
+    /// `[ΣC, B·P]` matrix, so each Linear is one GEMM over many pairs.
     fn forward(&self, stack: &[Tensor], level: &Levels) -> Tensor {
         let s = stack[0].size();
         let (b, n) = (s[0], s[2]);
@@ -492,28 +533,50 @@ impl ReadScore {
             })
             .collect();
         let c_sum: i64 = parts.iter().map(|t| t.size()[0]).sum();
-        let mut h = Tensor::cat(&parts, 0).contiguous().view([c_sum, b * p]); // [ΣC, B·P]
-        for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
-            // (W h + b)·g + b' : exact in train and eval mode, the head has no BatchNorm.
-            let o = lin.out_dim();
-            let (g, gb) = cond.channel_major(level); // [O, B|1, 1]
-            h = match level {
-                Levels::Uniform(_) => {
-                    let (g, gb) = (g.view([o, 1]), gb.view([o, 1]));
-                    let w_s = &lin.w * &g;
-                    let shift = lin.b.view([o, 1]) * &g + gb;
-                    shift.addmm(&w_s, &h)
-                }
-                Levels::PerSample(_) => {
-                    let shift = lin.b.view([o, 1, 1]) * &g + gb;
-                    shift
-                        .addcmul(&lin.w.mm(&h).view([o, b, p]), &g)
-                        .view([o, b * p])
-                }
+        let u = Tensor::cat(&parts, 0).contiguous().view([c_sum, b * p]); // [ΣC, B·P]
+        let runs = level.runs(b);
+        let out = if runs.len() as i64 <= 2 * self.cond[0].gain.size()[0] {
+            // Samples come in a few runs of one level (σ-major or uniform): fold each run's
+            // gain/bias into the weights, (W h + b)·g + b' = (g ⊙ W) h + (b·g + b'), so each
+            // Linear is one GEMM over the run's pairs, bias included. Exact in train and
+            // eval mode: the head has no BatchNorm.
+            // One split (its backward is one concatenation, where narrow views would each
+            // materialise a full-size gradient).
+            let sizes: Vec<i64> = runs.iter().map(|r| r.2 * p).collect();
+            let pieces = u.split_with_sizes(sizes.as_slice(), 1);
+            let outs: Vec<Tensor> = runs
+                .iter()
+                .zip(pieces)
+                .map(|(&(l, _, _), piece)| {
+                    let mut h = piece;
+                    for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
+                        let o = lin.out_dim();
+                        let g = cond.gain.get(l).view([o, 1]);
+                        let gb = cond.bias.get(l).view([o, 1]);
+                        let shift = lin.b.view([o, 1]) * &g + gb;
+                        let mut z = shift.addmm(&(&lin.w * &g), &h);
+                        let _ = z.elu_();
+                        h = z;
+                    }
+                    self.lin[2].b.view([1, 1]).addmm(&self.lin[2].w, &h)
+                })
+                .collect();
+            Tensor::cat(&outs, 1) // [1, B·P]
+        } else {
+            // Levels in any order: one GEMM, then each sample's gain and bias.
+            let mut h = u;
+            for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
+                let o = lin.out_dim();
+                let (g, gb) = cond.channel_major(level); // [O, B, 1]
+                let shift = lin.b.view([o, 1, 1]) * &g + gb;
+                let mut z = shift
+                    .addcmul(&lin.w.mm(&h).view([o, b, p]), &g)
+                    .view([o, b * p]);
+                let _ = z.elu_();
+                h = z;
             }
-            .elu();
-        }
-        let out = self.lin[2].b.view([1, 1]).addmm(&self.lin[2].w, &h); // [1, B·P]
+            self.lin[2].b.view([1, 1]).addmm(&self.lin[2].w, &h)
+        };
         let zero = Tensor::zeros([b, 1], (out.kind(), out.device()));
         Tensor::cat(&[out.view([b, p]), zero], 1)
             .index_select(1, &sym)
@@ -777,10 +840,7 @@ impl EdpGnn {
                 .contiguous();
             let flags = Tensor::ones([m, c], (kind, device));
             let x = Tensor::zeros([m, c, IN_FEATURES], (kind, device));
-            let lv = match &level {
-                Levels::PerSample(l) => Levels::PerSample(l.index_select(0, &idx)),
-                Levels::Uniform(l) => Levels::Uniform(*l),
-            };
+            let lv = level.subset(members, device);
             let out = self.forward_impl(&x, &sub, &flags, &lv, false, None);
             blocks.push(out.constant_pad_nd([0, n - c, 0, n - c]));
         }
@@ -816,10 +876,10 @@ impl EdpGnn {
             .iter()
             .map(|&c| Tensor::zeros([l, c, 2, 2], (kind, device)))
             .collect();
-        let all = Levels::PerSample(Tensor::arange(l, (Kind::Int64, device)));
+        let all = Levels::per_sample((0..l).collect(), device);
         let per_level = self.head.forward(&stack, &all).select(1, 0).select(1, 1); // [L]
         match level {
-            Levels::PerSample(lv) => per_level.index_select(0, lv),
+            Levels::PerSample(lv, _) => per_level.index_select(0, lv),
             Levels::Uniform(lv) => per_level.narrow(0, *lv, 1).expand([b], false),
         }
     }
@@ -925,9 +985,11 @@ pub(crate) fn sigma_levels(
                     ),
                 ));
             }
-            let level = Tensor::arange(num_levels, (Kind::Int64, device))
-                .repeat_interleave_self_int(batch / num_levels, 0, None);
-            Ok(Levels::PerSample(level))
+            let per = batch / num_levels;
+            Ok(Levels::per_sample(
+                (0..batch).map(|i| i / per).collect(),
+                device,
+            ))
         }
         Conditioning::PerSample(level) => {
             if level.size() != [batch] || level.kind() != Kind::Int64 {
@@ -940,17 +1002,15 @@ pub(crate) fn sigma_levels(
                     ),
                 ));
             }
-            if batch > 0 {
-                let lo = level.min().int64_value(&[]);
-                let hi = level.max().int64_value(&[]);
-                if lo < 0 || hi >= num_levels {
-                    return Err(input_err(
-                        "cond",
-                        format!("levels must lie in 0..{num_levels}, got {lo}..={hi}"),
-                    ));
-                }
+            let host = Vec::<i64>::try_from(&level.to_device(Device::Cpu))
+                .map_err(|e| input_err("cond", e.to_string()))?;
+            if let Some(bad) = host.iter().find(|&&l| l < 0 || l >= num_levels) {
+                return Err(input_err(
+                    "cond",
+                    format!("levels must lie in 0..{num_levels}, got {bad}"),
+                ));
             }
-            Ok(Levels::PerSample(level.to_device(device)))
+            Ok(Levels::PerSample(level.to_device(device), host))
         }
         Conditioning::Level(l) => {
             if l as i64 >= num_levels {
