@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Generate a benchmark dataset and write it to a graph file.
     Dataset(cmd::dataset::Args),
-    /// Print statistics of a graph file or dataset.
+    /// Print statistics of a graph file.
     Stats(cmd::stats::Args),
     /// Evaluate generated graphs against reference graphs (MMD, uniqueness, novelty, validity).
     Eval(cmd::eval::Args),
@@ -34,6 +34,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings from the libraries (e.g. self-loops dropped while reading an edge list) reach
+    // stderr for every command; RUST_LOG selects more.
+    cmd::models::init_logging();
     let result = match cli.command {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Stats(a) => cmd::stats::run(a),

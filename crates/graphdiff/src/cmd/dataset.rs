@@ -133,6 +133,24 @@ pub struct Args {
     /// Do not write the manifest FILE.dataset.json.
     #[arg(long)]
     pub no_manifest: bool,
+
+    /// Write only one part of the split (e.g. `--part test` for the reference set of
+    /// `graphdiff eval`). No manifest is written for a part.
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    pub part: Part,
+}
+
+/// Which graphs of a dataset `graphdiff dataset` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Every graph, in dataset order.
+    All,
+    /// The training part of the split.
+    Train,
+    /// The validation part of the split (empty for rules without one).
+    Val,
+    /// The test part of the split.
+    Test,
 }
 
 /// Runs `graphdiff dataset`.
@@ -179,13 +197,22 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let ds = args.data.load()?;
+    let graphs = match args.part {
+        Part::All => ds.graphs.clone(),
+        Part::Train => ds.train_graphs(),
+        Part::Val => ds.val_graphs(),
+        Part::Test => ds.test_graphs(),
+    };
+    if graphs.is_empty() {
+        bail!("the {:?} part of {} is empty", args.part, ds.name);
+    }
     if to_stdout {
         let mut w = BufWriter::new(io::stdout().lock());
-        write_graphs_to(&mut w, format, &ds.graphs)?;
+        write_graphs_to(&mut w, format, &graphs)?;
         w.flush()?;
     } else {
-        write_graphs(out, format, &ds.graphs)?;
-        if !args.no_manifest {
+        write_graphs(out, format, &graphs)?;
+        if !args.no_manifest && args.part == Part::All {
             ds.manifest().write(&manifest_path(out))?;
         }
     }
@@ -202,13 +229,17 @@ pub fn run(args: Args) -> Result<()> {
     let s = ds.summary();
     let _ = writeln!(
         io::stderr(),
-        "graphdiff: {}{seed}: {} graphs, {}–{} nodes, mean {:.2} edges; split {} → {} ({})",
+        "graphdiff: {}{seed}: {} graphs, {}–{} nodes, mean {:.2} edges; split {} → {}{} ({})",
         ds.name,
         s.graphs,
         s.min_nodes,
         s.max_nodes,
         s.mean_edges,
         ds.split_rule.describe(ds.len()),
+        match args.part {
+            Part::All => String::new(),
+            p => format!("{} {:?} graphs of ", graphs.len(), p).to_lowercase(),
+        },
         dest,
         format.name()
     );
