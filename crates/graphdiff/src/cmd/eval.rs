@@ -64,8 +64,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "remove_isolated")]
     pub keep_isolated: bool,
 
-    /// Remove isolated nodes of generated graphs, as GDSS/EDP-GNN do (a graph left empty
-    /// becomes one node).
+    /// Remove isolated nodes of generated graphs (the default of graphrnn and gran; for
+    /// spectre and ggm as GDSS/EDP-GNN do it: a graph left empty becomes one node).
     #[arg(long)]
     pub remove_isolated: bool,
 
@@ -134,7 +134,9 @@ fn build_config(args: &Args) -> Result<EvalConfig> {
     }
     if args.keep_isolated {
         cfg = cfg.with_isolated_nodes(IsolatedNodes::Keep);
-    } else if args.remove_isolated {
+    } else if args.remove_isolated && cfg.isolated_nodes == IsolatedNodes::Keep {
+        // Protocols that remove by default keep their own flavour (GRAN drops a graph left
+        // empty, GDSS turns it into one node); the others get GDSS's.
         cfg = cfg.with_isolated_nodes(IsolatedNodes::RemoveKeepOneNode);
     }
     Ok(cfg)
