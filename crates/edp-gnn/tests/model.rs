@@ -345,3 +345,40 @@ fn padding_free_evaluation_equals_the_padded_network() {
     eprintln!("grouped vs padded sampler: {err:.2e}");
     assert!(err < 1e-4, "grouped vs padded chains: {err}");
 }
+
+#[test]
+fn shared_conformance_suite() {
+    let (vs, model) = quick_model(2);
+    graph_tensor::conformance::check_sampler(&model, &[5, 1, 8, 0, 8, 12, 2], 7, Device::Cpu)
+        .unwrap();
+    graph_tensor::conformance::check_loss(&model, &vs, &tiny_dataset()[..4], 3).unwrap();
+    // Official node flags off: every node counts, isolated ones included.
+    let cfg = EdpGnnConfig {
+        node_flags: edp_gnn::NodeFlagRule::AllNodes,
+        ..model.config().clone()
+    };
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    let all_nodes = EdpGnnModel::build_seeded(&vs2.root(), &cfg, 2).unwrap();
+    let mut graphs = tiny_dataset()[..3].to_vec();
+    graphs.push(Graph::empty(5));
+    graph_tensor::conformance::check_loss(&all_nodes, &vs2, &graphs, 3).unwrap();
+}
+
+#[test]
+fn presets_are_the_official_run_configs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/edp-gnn");
+    for (file, want) in [
+        ("community-small.json", EdpGnnConfig::community_small()),
+        ("ego-small.json", EdpGnnConfig::ego_small()),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        assert_eq!(obj.remove("model").unwrap(), "edp-gnn", "{file}");
+        let train: graph_tensor::train::TrainConfig =
+            serde_json::from_value(obj.remove("train").unwrap()).unwrap();
+        assert_eq!(train, EdpGnnModel::default_train_config(), "{file}");
+        let model = EdpGnnConfig::from_json(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(model, want, "{file}");
+    }
+}
