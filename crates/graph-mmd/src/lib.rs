@@ -235,15 +235,32 @@ pub fn evaluate(
     }
 
     let stats: Vec<Statistic> = config.statistics.iter().map(|(s, _)| *s).collect();
-    let feats = |graphs: &[Graph], side: &'static str| -> Result<Vec<GraphFeatures>, MmdError> {
-        graphs
-            .par_iter()
-            .enumerate()
-            .map(|(index, g)| graph_features(g, &stats).ok_or(MmdError::Eigen { side, index }))
-            .collect()
-    };
-    let fr = feats(reference, "reference")?;
-    let fg = feats(&gen, "generated")?;
+    // Both sides in one parallel pass, largest graphs first (the eigenvalue cost grows as n³,
+    // so this keeps the threads busy until the end); results go back to their own slots.
+    let all: Vec<(&'static str, usize, &Graph)> = reference
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ("reference", i, g))
+        .chain(gen.iter().enumerate().map(|(i, g)| ("generated", i, g)))
+        .collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(all[k].2.n()));
+    let computed: Vec<(usize, GraphFeatures)> = order
+        .par_iter()
+        .map(|&k| {
+            let (side, index, g) = all[k];
+            graph_features(g, &stats)
+                .map(|f| (k, f))
+                .ok_or(MmdError::Eigen { side, index })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut slots: Vec<Option<GraphFeatures>> = vec![None; all.len()];
+    for (k, f) in computed {
+        slots[k] = Some(f);
+    }
+    let mut slots = slots.into_iter().map(|f| f.expect("every graph computed"));
+    let fr: Vec<GraphFeatures> = slots.by_ref().take(reference.len()).collect();
+    let fg: Vec<GraphFeatures> = slots.collect();
 
     let norm = protocol.normalization();
     let mut results = Vec::new();
