@@ -361,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn floor_differs_on_exactly_the_measured_values() {
+        // evaluation.md §2 (measured with numpy): among the 31,965 distinct values
+        // 2T/(d(d−1)) with d ≤ 60, floor(100·x) picks a different bin for 11.
+        let mut values: Vec<f64> = Vec::new();
+        for d in 2u64..=60 {
+            for t in 0..=d * (d - 1) / 2 {
+                values.push((2 * t) as f64 / (d * (d - 1)) as f64);
+            }
+        }
+        values.sort_by(f64::total_cmp);
+        values.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        assert_eq!(values.len(), 31_965);
+        let differ = values
+            .iter()
+            .filter(|&&x| {
+                let floor = ((100.0 * x).floor() as usize).min(99);
+                numpy_bin(x, 0.0, 1.0, 100) != Some(floor)
+            })
+            .count();
+        assert_eq!(differ, 11);
+    }
+
+    #[test]
     fn degree_and_clustering() {
         let g = Graph::new(6, [(0, 1), (0, 2), (1, 2), (0, 3)]).unwrap();
         assert_eq!(degree_histogram(&g), vec![2, 1, 2, 1]);
