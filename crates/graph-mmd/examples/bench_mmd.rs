@@ -10,6 +10,7 @@
 //! (or `scripts/bench-mmd.sh`). Prints the median wall time of `reps` runs, end to end
 //! (features + kernels), for all four statistics together and for each alone.
 
+use std::io::Write;
 use std::time::Instant;
 
 use graph_mmd::{evaluate, EvalConfig, IsolatedNodes, Protocol, Statistic};
@@ -74,7 +75,13 @@ fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-fn bench(name: &str, reference: &[Graph], generated: &[Graph], reps: usize) {
+fn bench(
+    out: &mut impl Write,
+    name: &str,
+    reference: &[Graph],
+    generated: &[Graph],
+    reps: usize,
+) -> std::io::Result<()> {
     // Both sides are evaluated as given (the reference numbers time the same computation).
     let cfg = |stats: &[Statistic]| {
         EvalConfig::new(Protocol::GraphRnn)
@@ -86,23 +93,25 @@ fn bench(name: &str, reference: &[Graph], generated: &[Graph], reps: usize) {
     let total = median_seconds(reps, || {
         evaluate(reference, generated, &all).expect("evaluation");
     });
-    println!(
+    writeln!(
+        out,
         "\n{name}: {} reference vs {} generated graphs, graphrnn protocol",
         reference.len(),
         generated.len()
-    );
-    println!("| statistic | seconds (median of {reps}) | MMD² |");
-    println!("|---|---|---|");
+    )?;
+    writeln!(out, "| statistic | seconds (median of {reps}) | MMD² |")?;
+    writeln!(out, "|---|---|---|")?;
     for s in Statistic::ALL {
         let c = cfg(&[s]);
         let t = median_seconds(reps, || {
             evaluate(reference, generated, &c).expect("evaluation");
         });
-        println!(
+        writeln!(
+            out,
             "| {} alone | {t:.4} | {:.6e} |",
             s.name(),
             report.get(s).expect("computed").value
-        );
+        )?;
     }
     let features = median_seconds(reps, || {
         use rayon::prelude::*;
@@ -117,11 +126,15 @@ fn bench(name: &str, reference: &[Graph], generated: &[Graph], reps: usize) {
             .sum();
         assert!(n > 0);
     });
-    println!("| **all four together** | **{total:.4}** | |");
-    println!("| (of which per-graph features, all four) | {features:.4} | |");
+    writeln!(out, "| **all four together** | **{total:.4}** | |")?;
+    writeln!(
+        out,
+        "| (of which per-graph features, all four) | {features:.4} | |"
+    )?;
+    Ok(())
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
     let mut threads: Option<usize> = None;
     let mut reps = 5usize;
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -144,11 +157,14 @@ fn main() {
         b = b.num_threads(t);
     }
     let pool = b.build().expect("thread pool");
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let a_ref = community(0.7, 1024, 1);
     let a_gen = community(0.6, 1024, 2);
     let b_ref = grids(100, false, 3);
     let b_gen = grids(100, true, 4);
-    println!(
+    writeln!(
+        out,
         "threads: {}, cpu: {}",
         pool.current_num_threads(),
         std::fs::read_to_string("/proc/cpuinfo")
@@ -162,14 +178,25 @@ fn main() {
                     .to_string())
             )
             .unwrap_or_else(|| "unknown".into())
-    );
+    )?;
+    // Tables are collected inside the pool (a stdout lock cannot cross threads), then written.
+    let mut text: Vec<u8> = Vec::new();
     pool.install(|| {
-        bench("Workload A (community-small-like)", &a_ref, &a_gen, reps);
         bench(
+            &mut text,
+            "Workload A (community-small-like)",
+            &a_ref,
+            &a_gen,
+            reps,
+        )?;
+        bench(
+            &mut text,
             "Workload B (grids vs perturbed grids)",
             &b_ref,
             &b_gen,
             reps,
-        );
-    });
+        )
+    })?;
+    out.write_all(&text)?;
+    out.flush()
 }
