@@ -129,7 +129,7 @@ fn bench(
     writeln!(out, "| **all four together** | **{total:.4}** | |")?;
     writeln!(
         out,
-        "| (of which per-graph features, all four) | {features:.4} | |"
+        "| per-graph features only (both sides, unsorted parallel map) | {features:.4} | |"
     )?;
     Ok(())
 }
