@@ -9,18 +9,24 @@
 //! The math is the official one; the arithmetic is arranged for speed and every rearrangement
 //! is exact up to float rounding (the parity test against the official outputs proves it):
 //!
-//! * tensors are kept channel-first (`[B, C, N, N]`), so no permutes are materialised;
+//! * tensors are kept channel-first (`[B, C, N, N]`), so few permutes are materialised;
+//! * GIN: each aggregation `concat_c((A_c + I)·x)` is one GEMM per graph over the stacked
+//!   channels, whose output is already the channel-major concatenation; the five readout
+//!   MLPs' second Linears are one GEMM over the concatenated hidden activations;
 //! * the edge MLP's first Linear over `[A_c(u,v)] ‖ x_u ‖ x_v` is split into
 //!   `W_a·A(u,v) + (W_u x)_u + (W_v x)_v + b`: two per-node projections added by broadcasting
 //!   instead of a `[B·N·N, C+2F]` concatenation;
 //! * the per-noise-level gain/bias (`ConditionalLayer1d`) is folded into per-sample weights,
 //!   and in eval mode BatchNorm's running statistics are folded in as well, so every hidden
-//!   block is one batched GEMM (bias included) and one ELU;
+//!   block is one batched GEMM (bias included) and one ELU; in the head, whose samples come
+//!   in runs of equal level (σ-major batches, sampler steps), each run is one GEMM per layer;
 //! * the output head, which sees exactly symmetric inputs (every adjacency channel is
 //!   symmetric: `[Ã, 1−Ã]` and each layer's `S + Sᵀ`), is evaluated on the strict upper
 //!   triangle only and mirrored; the official head multiplies the diagonal by 0 anyway.
 //!   The network therefore requires a symmetric input `Ã`, which every caller in this crate
-//!   provides (noised adjacencies are built as `A + E + Eᵀ`).
+//!   provides (noised adjacencies are built as `A + E + Eᵀ`);
+//! * [`EdpGnn::score_prefix`] evaluates graphs without their padding (eval mode only, where
+//!   present pairs do not depend on padded nodes); the annealed Langevin sampler uses it.
 
 use std::path::Path;
 
@@ -446,11 +452,11 @@ impl EdgeMlp {
             let pre = wa.expand([b, h, c], false).bmm(&a) + puv.view([b, h, n * n]);
             let xh = self.bn[0].normalise_train(&pre);
             let (scale, shift) = bn_cond(&self.bn[0], &g0, &gb0);
-            let h1 = elu_owned(shift.addcmul(&xh, &scale));
+            let h1 = elu_owned(affine_owned(&xh, &scale, &shift));
             let pre = affine_cf(&b1, &self.lin[1].w, &h1);
             let xh = self.bn[1].normalise_train(&pre);
             let (scale, shift) = bn_cond(&self.bn[1], &g1, &gb1);
-            elu_owned(shift.addcmul(&xh, &scale))
+            elu_owned(affine_owned(&xh, &scale, &shift))
         } else {
             // BatchNorm (running statistics) and gain/bias folded into per-sample weights:
             // ((W·z + b − μ)·s)·g + (β·g + b') with s = γ/√(var + ε).
@@ -469,6 +475,15 @@ impl EdgeMlp {
         let c_out = self.lin[2].out_dim();
         affine_cf(&self.lin[2].b.view([1, c_out, 1]), &self.lin[2].w, &h2)
     }
+}
+
+/// `x·scale + shift` as a product and an in-place add: unlike `addcmul`, whose backward
+/// spends an extra full-size pass multiplying by its scalar `value`, this costs two passes
+/// forward and two backward.
+fn affine_owned(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Tensor {
+    let mut y = x * scale;
+    let _ = y.g_add_(shift);
+    y
 }
 
 /// ELU (α = 1) in place on a freshly computed tensor (autograd saves the result, which is

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench_edp_gnn.sh: EDP-GNN speed (BENCHMARKS.md, "EDP-GNN speed"), 1 and 2 torch threads.
+#
+# Rust (release build of crates/edp-gnn/examples/bench_edp_gnn.rs): a training step at batch
+# 32 × 6 σ, one score evaluation of 192 and of 1026 graphs (official padded layout and
+# padding-free), one Langevin step of 1026 graphs as the sampler runs it.
+#
+# Official code, A/B in the same session (optional): set GSM_CHECKOUT to a checkout of
+# ermongroup/GraphScoreMatching and PYTHON to a python with torch 2.11, numpy and networkx;
+# scripts/bench_edp_gnn_official.py times the same quantities with the official classes.
+#
+# Usage: scripts/bench_edp_gnn.sh [ROUNDS] [ITERS]   (default 3 rounds of 20 iterations)
+# Each round runs every program once per thread count, alternating Rust and official, so slow
+# phases of a shared machine hit both. The summary gives, per quantity, the median over
+# rounds of each round's median, and the best round's minimum.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+ITERS=${2:-20}
+DATA=${DATA:-../shared/datasets/gdss/community_small.g6}
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+
+cargo build --quiet --release -p edp-gnn --example bench_edp_gnn
+BIN=target/release/examples/bench_edp_gnn
+
+echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq "$ROUNDS"); do
+  for t in 1 2; do
+    OMP_NUM_THREADS=$t "$BIN" --threads "$t" --iters "$ITERS" --data "$DATA" | tee -a "$OUT"
+    if [[ -n "${GSM_CHECKOUT:-}" ]]; then
+      # shellcheck disable=SC2086 # PYTHON may carry arguments, e.g. "env PYTHONPATH=... python3"
+      OMP_NUM_THREADS=$t ${PYTHON:-python3} scripts/bench_edp_gnn_official.py \
+        "$GSM_CHECKOUT" "$DATA" "$t" "$ITERS" 2>/dev/null | tee -a "$OUT"
+    fi
+  done
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo
+echo "| quantity | threads | code | median ms | min ms | graphs/s |"
+echo "|---|---|---|---|---|---|"
+python3 - "$OUT" <<'EOF'
+import re, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 4 or f[0] not in ("rust", "official"):
+        continue
+    kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+    key = (f[1], int(kv["threads"]), f[0])
+    rows.setdefault(key, []).append((float(kv["median_ms"]), float(kv["min_ms"])))
+batch = lambda q: 32 if q == "train_step" else int(re.findall(r"\d+$", q)[0])
+for (q, t, code), v in sorted(rows.items()):
+    med = statistics.median(m for m, _ in v)
+    print(f"| {q} | {t} | {code} | {med:.1f} | {min(x for _, x in v):.1f} | {batch(q) / med * 1e3:.0f} |")
+EOF
