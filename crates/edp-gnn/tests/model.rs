@@ -59,8 +59,13 @@ fn max_abs(t: &Tensor) -> f64 {
 fn score_is_symmetric_with_zero_diagonal_and_permutation_equivariant() {
     let (b, n) = (3usize, 9usize);
     let cfg = small_config(n);
-    let vs = nn::VarStore::new(Device::Cpu);
+    // Float64: in train mode BatchNorm's batch statistics sum the rows in another order
+    // after a relabelling, and in float32 that rounding alone reaches ~3e-5 relative (the
+    // parity README calls the train-mode path ill-conditioned). In float64 the check at 1e-5
+    // tests the algebra, not the rounding.
+    let mut vs = nn::VarStore::new(Device::Cpu);
     let net = EdpGnn::new(&vs.root(), &cfg, 3).unwrap();
+    vs.double();
     let pairs = b * n * (n - 1) / 2;
     let strategy = (
         proptest::collection::vec(-1.5f32..2.5, pairs),
@@ -76,6 +81,11 @@ fn score_is_symmetric_with_zero_diagonal_and_permutation_equivariant() {
     runner
         .run(&strategy, |(values, bits, lv, perm, train)| {
             let (x, adj, flags, level) = random_input(b, n, 6, &values, &bits, &lv);
+            let (x, adj, flags) = (
+                x.to_kind(Kind::Double),
+                adj.to_kind(Kind::Double),
+                flags.to_kind(Kind::Double),
+            );
             let score = net
                 .forward_t(&x, &adj, &flags, Conditioning::PerSample(&level), train)
                 .unwrap();
