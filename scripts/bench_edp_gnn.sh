@@ -51,7 +51,25 @@ for line in open(sys.argv[1]):
     key = (f[1], int(kv["threads"]), f[0])
     rows.setdefault(key, []).append((float(kv["median_ms"]), float(kv["min_ms"])))
 batch = lambda q: 32 if q == "train_step" else int(re.findall(r"\d+$", q)[0])
+meds = {}
 for (q, t, code), v in sorted(rows.items()):
     med = statistics.median(m for m, _ in v)
+    meds[(q, t, code)] = med
     print(f"| {q} | {t} | {code} | {med:.1f} | {min(x for _, x in v):.1f} | {batch(q) / med * 1e3:.0f} |")
+# Speed-up of each Rust quantity over the official code computing the same output: the
+# padding-free evaluation and the sampler step are compared with the official padded
+# evaluation of the same batch size (the official sampler step is that evaluation plus noise).
+ref = {"train_step": "train_step", "score_eval_padded_192": "score_eval_padded_192",
+       "score_eval_192": "score_eval_padded_192", "score_eval_padded_1026": "score_eval_padded_1026",
+       "score_eval_1026": "score_eval_padded_1026", "langevin_step_1026": "score_eval_padded_1026"}
+lines = []
+for (q, t, code), med in sorted(meds.items()):
+    o = meds.get((ref.get(q, ""), t, "official"))
+    if code == "rust" and o:
+        lines.append(f"| {q} | {t} | {o / med:.2f}x |")
+if lines:
+    print()
+    print("| quantity (Rust) | threads | speed-up over official (median) |")
+    print("|---|---|---|")
+    print("\n".join(lines))
 EOF
