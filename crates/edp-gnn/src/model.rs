@@ -125,6 +125,10 @@ impl DiffusionModel for EdpGnnModel {
     /// The official training setup (GraphScoreMatching:train.py, config/train_*.yaml): Adam
     /// lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay; ExponentialLR γ = 0.999 per
     /// epoch; batch 32; 5001 epochs; no EMA, no gradient clipping; seed 1234.
+    ///
+    /// One known difference: the official loop calls `scheduler.step(epoch)`, whose
+    /// closed form gives epoch e the rate lr·γ^max(e−1, 0), while the shared schedule gives
+    /// lr·γ^e — the same decay shifted by one epoch (a factor 0.999).
     fn default_train_config() -> TrainConfig {
         TrainConfig {
             steps: None,
