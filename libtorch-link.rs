@@ -25,12 +25,18 @@ fn main() {
     let lib = libtorch.join("lib");
     println!("cargo:rerun-if-changed={}", lib.display());
     if !lib.join("libtorch_cpu.so").exists() {
-        fail(&format!("{} has no lib/libtorch_cpu.so.", libtorch.display()));
+        fail(&format!(
+            "{} has no lib/libtorch_cpu.so.",
+            libtorch.display()
+        ));
     }
     // torch/version.py in the PyPI wheel, build-version in a libtorch zip
     let version = std::fs::read_to_string(libtorch.join("version.py"))
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("__version__ = ").map(str::to_owned)))
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("__version__ = ").map(str::to_owned))
+        })
         .or_else(|| std::fs::read_to_string(libtorch.join("build-version")).ok());
     if let Some(v) = version {
         let v = v.trim().trim_matches(['\'', '"']);

@@ -68,7 +68,10 @@ impl TryFrom<GraphRepr> for Graph {
 
 impl From<Graph> for GraphRepr {
     fn from(g: Graph) -> Self {
-        GraphRepr { n: g.n, edges: g.edges }
+        GraphRepr {
+            n: g.n,
+            edges: g.edges,
+        }
     }
 }
 
@@ -100,7 +103,10 @@ impl Graph {
         }
         out.sort_unstable();
         if let Some(w) = out.windows(2).find(|w| w[0] == w[1]) {
-            return Err(GraphError::DuplicateEdge { u: w[0].0, v: w[0].1 });
+            return Err(GraphError::DuplicateEdge {
+                u: w[0].0,
+                v: w[0].1,
+            });
         }
         Ok(Graph { n, edges: out })
     }
@@ -130,7 +136,10 @@ impl Graph {
 
     /// The graph with `n` nodes and no edges.
     pub fn empty(n: usize) -> Self {
-        Graph { n, edges: Vec::new() }
+        Graph {
+            n,
+            edges: Vec::new(),
+        }
     }
 
     /// Number of nodes (isolated ones included).
@@ -224,9 +233,7 @@ impl Graph {
             for v in u + 1..n {
                 let (x, y) = (a[u * n + v] != 0, a[v * n + u] != 0);
                 if x != y {
-                    return Err(GraphError::Dense(format!(
-                        "not symmetric at ({u}, {v})"
-                    )));
+                    return Err(GraphError::Dense(format!("not symmetric at ({u}, {v})")));
                 }
                 if x {
                     edges.push((u, v));
@@ -274,7 +281,10 @@ impl Graph {
             .map(|&(u, v)| (index[u].min(index[v]), index[u].max(index[v])))
             .collect();
         edges.sort_unstable();
-        Graph { n: nodes.len(), edges }
+        Graph {
+            n: nodes.len(),
+            edges,
+        }
     }
 
     /// The graph without its isolated (degree-0) nodes, remaining nodes renumbered in order.
@@ -356,7 +366,9 @@ impl Graph {
         Graph::new(
             g.node_count(),
             g.edge_indices().map(|e| {
-                let (a, b) = g.edge_endpoints(e).expect("edge index from the graph itself");
+                let (a, b) = g
+                    .edge_endpoints(e)
+                    .expect("edge index from the graph itself");
                 (a.index(), b.index())
             }),
         )
@@ -378,7 +390,10 @@ mod tests {
 
     #[test]
     fn validation_errors() {
-        assert_eq!(Graph::new(3, [(1, 1)]), Err(GraphError::SelfLoop { node: 1 }));
+        assert_eq!(
+            Graph::new(3, [(1, 1)]),
+            Err(GraphError::SelfLoop { node: 1 })
+        );
         assert_eq!(
             Graph::new(3, [(0, 1), (1, 0)]),
             Err(GraphError::DuplicateEdge { u: 0, v: 1 })
@@ -413,7 +428,10 @@ mod tests {
     fn json_form_validates() {
         let g: Graph = serde_json::from_str(r#"{"n": 3, "edges": [[0, 2], [1, 2]]}"#).unwrap();
         assert_eq!(g.num_edges(), 2);
-        assert_eq!(serde_json::to_string(&g).unwrap(), r#"{"n":3,"edges":[[0,2],[1,2]]}"#);
+        assert_eq!(
+            serde_json::to_string(&g).unwrap(),
+            r#"{"n":3,"edges":[[0,2],[1,2]]}"#
+        );
         assert!(serde_json::from_str::<Graph>(r#"{"n": 2, "edges": [[0, 2]]}"#).is_err());
         assert!(serde_json::from_str::<Graph>(r#"{"n": 2, "edges": [], "x": 1}"#).is_err());
     }
