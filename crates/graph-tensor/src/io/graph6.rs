@@ -199,17 +199,7 @@ pub(crate) fn read<R: BufRead>(reader: R, name: &Path) -> Result<Vec<Graph>, IoE
 
 /// Writes graphs as graph6, one per line, with the header once at the start if asked.
 pub(crate) fn write<W: Write>(w: &mut W, graphs: &[Graph], header: bool) -> io::Result<()> {
-    if header {
-        w.write_all(HEADER)?;
-    }
-    let mut buf = Vec::new();
-    for g in graphs {
-        buf.clear();
-        encode_into(g, &mut buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        buf.push(b'\n');
-        w.write_all(&buf)?;
-    }
-    Ok(())
+    super::write_lines(w, graphs, header.then_some(HEADER), encode_into)
 }
 
 #[cfg(test)]

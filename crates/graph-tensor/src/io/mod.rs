@@ -47,6 +47,26 @@ pub mod nodelink;
 pub mod npz;
 pub mod sparse6;
 
+/// Writes one encoded line per graph (graph6, sparse6), `header` once at the start if given.
+pub(crate) fn write_lines<W: Write>(
+    w: &mut W,
+    graphs: &[Graph],
+    header: Option<&[u8]>,
+    encode_into: fn(&Graph, &mut Vec<u8>) -> Result<(), EncodeError>,
+) -> io::Result<()> {
+    if let Some(h) = header {
+        w.write_all(h)?;
+    }
+    let mut buf = Vec::new();
+    for g in graphs {
+        buf.clear();
+        encode_into(g, &mut buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        buf.push(b'\n');
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
 
