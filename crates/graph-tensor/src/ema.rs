@@ -42,13 +42,7 @@ pub struct Ema {
 impl Ema {
     /// Shadows initialised to the current values of `vs`'s trainable variables.
     pub fn new(vs: &VarStore, config: EmaConfig) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let slots = vars
+        let slots = crate::optim::trainable_variables_by_name(vs)
             .into_iter()
             .map(|(name, var)| {
                 let shadow = var.detach().copy();

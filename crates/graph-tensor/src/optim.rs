@@ -173,6 +173,18 @@ impl std::fmt::Debug for Adam {
     }
 }
 
+/// The trainable variables of `vs` with their names, sorted by name: the fixed order in which
+/// the optimizer and the EMA keep (and save) their per-variable state.
+pub(crate) fn trainable_variables_by_name(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
 /// Name prefix of first moments in saved state.
 pub const MOMENT1_PREFIX: &str = "adam.m/";
 /// Name prefix of second moments in saved state.
@@ -181,13 +193,7 @@ pub const MOMENT2_PREFIX: &str = "adam.v/";
 impl Adam {
     /// An optimizer over every trainable variable of `vs` (sorted by name), moments zero.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let slots = vars
+        let slots = trainable_variables_by_name(vs)
             .into_iter()
             .map(|(name, var)| {
                 let m = var.zeros_like().detach();
