@@ -228,20 +228,8 @@ impl DiffusionModel for EdpGnnModel {
         device: Device,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<DenseBatch, ModelError> {
-        if node_counts.len() != seeds.len() {
-            return Err(ModelError::Invalid(format!(
-                "{} node counts but {} seeds",
-                node_counts.len(),
-                seeds.len()
-            )));
-        }
         let n = self.config.max_nodes;
-        if let Some(g) = node_counts.iter().position(|&c| c > n) {
-            return Err(ModelError::Invalid(format!(
-                "graph {g}: {} nodes requested, more than max_nodes = {n}",
-                node_counts[g]
-            )));
-        }
+        graph_tensor::model::check_sample_request(node_counts, seeds, n)?;
         let adj = tch::no_grad(|| self.sampler.run(&self.net, node_counts, seeds, n, progress))?;
         let flags = prefix_flags(node_counts, n)
             .to_device(adj.device())

@@ -155,19 +155,7 @@ impl DiffusionModel for ErdosRenyi {
         device: Device,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<DenseBatch, ModelError> {
-        if node_counts.len() != seeds.len() {
-            return Err(ModelError::Invalid(format!(
-                "{} node counts but {} seeds",
-                node_counts.len(),
-                seeds.len()
-            )));
-        }
-        if let Some(&n) = node_counts.iter().find(|&&n| n > self.max_nodes) {
-            return Err(ModelError::Invalid(format!(
-                "{n} nodes requested, max_nodes is {}",
-                self.max_nodes
-            )));
-        }
+        crate::model::check_sample_request(node_counts, seeds, self.max_nodes)?;
         let (b, n) = (node_counts.len() as i64, self.max_nodes as i64);
         let mask_rows: Vec<f32> = node_counts
             .iter()

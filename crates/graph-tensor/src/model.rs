@@ -49,6 +49,29 @@ impl ModelError {
     }
 }
 
+/// Checks the arguments of [`DiffusionModel::sample`]: one seed per node count, and no
+/// graph larger than the model's padding `max_nodes`. Every model calls this first.
+pub fn check_sample_request(
+    node_counts: &[usize],
+    seeds: &[u64],
+    max_nodes: usize,
+) -> Result<(), ModelError> {
+    if node_counts.len() != seeds.len() {
+        return Err(ModelError::Invalid(format!(
+            "{} node counts but {} seeds",
+            node_counts.len(),
+            seeds.len()
+        )));
+    }
+    if let Some(g) = node_counts.iter().position(|&c| c > max_nodes) {
+        return Err(ModelError::Invalid(format!(
+            "graph {g}: {} nodes requested, more than max_nodes = {max_nodes}",
+            node_counts[g]
+        )));
+    }
+    Ok(())
+}
+
 /// What a model may need to know about its training data before it is built (e.g. to size
 /// its padding from the largest training graph).
 #[derive(Debug, Clone, PartialEq)]
