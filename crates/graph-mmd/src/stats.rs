@@ -225,23 +225,7 @@ pub fn normalized_laplacian_eigenvalues(g: &Graph) -> Option<Vec<f64>> {
                         m.write(i, local[y], -(dh[x] * dh[y]));
                     }
                 }
-                let mut s = faer::Col::<f64>::zeros(k);
-                let req = evd::compute_hermitian_evd_req::<f64>(
-                    k,
-                    evd::ComputeVectors::No,
-                    Parallelism::None,
-                    Default::default(),
-                )
-                .ok()?;
-                let mut mem = GlobalPodBuffer::new(req);
-                evd::compute_hermitian_evd(
-                    m.as_ref(),
-                    s.as_mut(),
-                    None,
-                    Parallelism::None,
-                    PodStack::new(&mut mem),
-                    Default::default(),
-                );
+                let s = symmetric_eigenvalues(m.as_ref())?;
                 for i in 0..k {
                     let v = s.read(i);
                     if !v.is_finite() {
@@ -282,23 +266,7 @@ pub fn normalized_laplacian_eigenvalues_dense(g: &Graph) -> Option<Vec<f64>> {
             m.write(x, y, -(dh[x] * dh[y]));
         }
     }
-    let mut s = faer::Col::<f64>::zeros(n);
-    let req = evd::compute_hermitian_evd_req::<f64>(
-        n,
-        evd::ComputeVectors::No,
-        Parallelism::None,
-        Default::default(),
-    )
-    .ok()?;
-    let mut mem = GlobalPodBuffer::new(req);
-    evd::compute_hermitian_evd(
-        m.as_ref(),
-        s.as_mut(),
-        None,
-        Parallelism::None,
-        PodStack::new(&mut mem),
-        Default::default(),
-    );
+    let s = symmetric_eigenvalues(m.as_ref())?;
     let v: Vec<f64> = (0..n).map(|i| s.read(i)).collect();
     v.iter().all(|x| x.is_finite()).then_some(v)
 }
@@ -319,6 +287,30 @@ pub fn spectral_histogram(eigenvalues: &[f64]) -> Vec<u64> {
         }
     }
     h
+}
+
+/// Eigenvalues of a dense symmetric matrix (faer's Hermitian solver, no eigenvectors, on the
+/// calling thread: graphs are already spread over rayon's workers).
+fn symmetric_eigenvalues(m: faer::MatRef<'_, f64>) -> Option<faer::Col<f64>> {
+    let k = m.nrows();
+    let mut s = faer::Col::<f64>::zeros(k);
+    let req = evd::compute_hermitian_evd_req::<f64>(
+        k,
+        evd::ComputeVectors::No,
+        Parallelism::None,
+        Default::default(),
+    )
+    .ok()?;
+    let mut mem = GlobalPodBuffer::new(req);
+    evd::compute_hermitian_evd(
+        m,
+        s.as_mut(),
+        None,
+        Parallelism::None,
+        PodStack::new(&mut mem),
+        Default::default(),
+    );
+    Some(s)
 }
 
 #[cfg(test)]
