@@ -44,11 +44,16 @@ fi
 mkdir -p "$out"
 
 "$gd" dataset --data "$data" --split gdss --part test --out "$out/test.g6" --no-manifest
-resume=()
-[ -d "$out/run" ] && resume=(--resume)
+# A run with a checkpoint resumes (with its own config.json); otherwise it starts afresh.
+run_args=(--data "$data" --split gdss --config "configs/edp-gnn/$name.json")
+if compgen -G "$out/run/checkpoints/step-*" >/dev/null; then
+    run_args=(--resume)
+else
+    rm -rf "$out/run"
+fi
 start=$(date +%s)
-"$gd" train edp-gnn --data "$data" --split gdss --config "configs/edp-gnn/$name.json" \
-    --run-dir "$out/run" --device "$device" "${threads[@]}" "${steps[@]}" "${resume[@]}"
+"$gd" train edp-gnn --run-dir "$out/run" --device "$device" \
+    "${threads[@]}" "${steps[@]}" "${run_args[@]}"
 echo "train_seconds $(( $(date +%s) - start ))" >"$out/timing.txt"
 
 for s in $seeds; do

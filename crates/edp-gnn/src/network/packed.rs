@@ -1,0 +1,596 @@
+//! Train-mode forward without the padding's per-pair work, exactly equal (up to float
+//! rounding) to the padded official forward.
+//!
+//! In train mode every edge MLP's BatchNorm takes its statistics over all `B·N·N` ordered
+//! pairs of the padded batch, padded pairs included, so the padding cannot simply be dropped.
+//! But the padded pairs carry little information (GraphScoreMatching:model/edp_gnn.py with
+//! masked adjacencies and `node_flags`):
+//!
+//! * every adjacency channel is zero at a pair that touches an absent node (`mask_adjs`);
+//! * the node features `x_o` of an absent node are one constant vector `x_pad`: its GIN
+//!   readout input is masked to zero at every depth, so `x_o = Σ_j W2_j·LeakyReLU(b1_j) + b2`.
+//!
+//! The edge MLP is row-wise apart from BatchNorm, so a pair `(u, v)` with `u` present and `v`
+//! absent has the same hidden activations for every absent `v` (they depend on `x_u`, `x_pad`
+//! and the sample's level only); likewise `(v, u)`, and every pair of two absent nodes has a
+//! per-sample constant. A graph with `n` present nodes out of `N` therefore has `n²` distinct
+//! present rows, `2n` distinct half-padded rows of multiplicity `m = N − n` and one fully
+//! padded row of multiplicity `m²`. BatchNorm statistics are the weighted mean and biased
+//! variance over these rows (total weight `B·N²`), and the running statistics get the same
+//! update as `nn.BatchNorm1d` (unbiased variance over `B·N²` rows, momentum 0.1).
+//!
+//! Rows touching absent nodes are needed only for these statistics: the layer's output there
+//! is masked away, so the last Linear runs on the present rows only. The output head has no
+//! BatchNorm; it runs on the present upper-triangle pairs, and every off-diagonal pair that
+//! touches an absent node gets the head's response to an all-zero input, as in the padded
+//! forward. Node-level work (GIN) stays padded: it is small.
+//!
+//! Present nodes may be any subset of `0..N` (the official flags mark non-isolated nodes).
+
+use tch::{Device, Kind, Tensor};
+
+use super::{EdgeMlp, EdpGnn, LayerTrace, Levels, ReadScore, BN_EPS, BN_MOMENTUM};
+
+/// Fraction of the padded batch's ordered pairs that join two present nodes:
+/// `Σ_g n_g² / (B·N²)` for flags `[B, N]`.
+pub(super) fn present_fraction(flags: &Tensor) -> f64 {
+    let s = flags.size();
+    let total = (s[0] * s[1] * s[1]) as f64;
+    if total == 0.0 {
+        return 1.0;
+    }
+    let counts = flags.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+    counts.square().sum(Kind::Double).double_value(&[]) / total
+}
+
+/// Index tables of one batch's present nodes and pairs (built on the host from the flags).
+pub(super) struct Packing {
+    b: i64,
+    n: i64,
+    /// Present ordered pairs `(g, u, v)`, diagonal included, sample-major then `u`, `v`:
+    /// flat index `g·N² + u·N + v`. `[R]`.
+    pair_flat: Tensor,
+    /// Present nodes `(g, u)` as flat indices `g·N + u`, sample-major. `[K]`.
+    node_flat: Tensor,
+    /// For every row (present pairs, then half-padded `(u, pad)`, `(pad, u)`, then one fully
+    /// padded row per sample): index of its row node in the node table `[K + 1]` (the present
+    /// nodes, then the absent-node constant at `K`). `[T]`.
+    row_u: Tensor,
+    /// Same for the column node. `[T]`.
+    row_v: Tensor,
+    /// Level of every row. `[T]`.
+    row_level: Tensor,
+    /// Multiplicity of every row (1, `m`, `m`, `m²`), `[T, 1]`, in the network's kind.
+    row_weight: Tensor,
+    /// Position (in `0..R`) of the transposed pair of every present pair. `[R]`.
+    transpose: Tensor,
+    /// Positions (in `0..R`) of the present pairs with `u < v`. `[P]`.
+    upper: Tensor,
+    /// Flat indices of those pairs and of their transposes: `[2P]`.
+    upper_lower_flat: Tensor,
+    /// Runs of equal level among the upper pairs: `(level, rows)`.
+    upper_runs: Vec<(i64, i64)>,
+    /// Level of every upper pair. `[P]`.
+    upper_level: Tensor,
+    /// `[B, N, N]` 1 at off-diagonal pairs that touch an absent node.
+    padded_offdiag: Tensor,
+    /// Number of present pairs `R`.
+    r: i64,
+}
+
+impl Packing {
+    /// flags: `[B, N]` 0/1 (any kind, any device); levels: each sample's level.
+    pub(super) fn new(flags: &Tensor, levels: &[i64], kind: Kind, device: Device) -> Packing {
+        let s = flags.size();
+        let (b, n) = (s[0], s[1]);
+        let host: Vec<f64> = Vec::try_from(
+            &flags
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Double)
+                .reshape([-1]),
+        )
+        .expect("flags convert to f64");
+        let present: Vec<Vec<i64>> = (0..b)
+            .map(|g| {
+                (0..n)
+                    .filter(|&u| host[(g * n + u) as usize] != 0.0)
+                    .collect()
+            })
+            .collect();
+        let mut node_flat = vec![];
+        let mut node_pos = vec![-1i64; (b * n) as usize];
+        for (g, nodes) in present.iter().enumerate() {
+            for &u in nodes {
+                node_pos[g * n as usize + u as usize] = node_flat.len() as i64;
+                node_flat.push(g as i64 * n + u);
+            }
+        }
+        let pad_node = node_flat.len() as i64;
+        let node_of = |g: i64, u: i64| node_pos[(g * n + u) as usize];
+        let (mut pair_flat, mut row_u, mut row_v, mut row_level) = (vec![], vec![], vec![], vec![]);
+        let mut row_weight: Vec<f64> = vec![];
+        let mut transpose = vec![];
+        let (mut upper, mut upper_flat, mut lower_flat, mut upper_level) =
+            (vec![], vec![], vec![], vec![]);
+        let mut padded_offdiag = vec![0f64; (b * n * n) as usize];
+        for (g, nodes) in present.iter().enumerate() {
+            let g = g as i64;
+            let k = nodes.len() as i64;
+            let base = pair_flat.len() as i64;
+            for (i, &u) in nodes.iter().enumerate() {
+                for (j, &v) in nodes.iter().enumerate() {
+                    let pos = pair_flat.len() as i64;
+                    pair_flat.push(g * n * n + u * n + v);
+                    row_u.push(node_of(g, u));
+                    row_v.push(node_of(g, v));
+                    row_level.push(levels[g as usize]);
+                    row_weight.push(1.0);
+                    transpose.push(base + (j as i64) * k + i as i64);
+                    if u < v {
+                        upper.push(pos);
+                        upper_flat.push(g * n * n + u * n + v);
+                        lower_flat.push(g * n * n + v * n + u);
+                        upper_level.push(levels[g as usize]);
+                    }
+                }
+            }
+            let mut is_present = vec![false; n as usize];
+            for &u in nodes {
+                is_present[u as usize] = true;
+            }
+            for u in 0..n {
+                for v in 0..n {
+                    if u != v && !(is_present[u as usize] && is_present[v as usize]) {
+                        padded_offdiag[(g * n * n + u * n + v) as usize] = 1.0;
+                    }
+                }
+            }
+        }
+        let r = pair_flat.len() as i64;
+        // Half-padded rows (u, pad) then (pad, u), then the fully padded row of each sample.
+        for (first, second) in [(true, false), (false, true)] {
+            for (g, nodes) in present.iter().enumerate() {
+                let m = (n - nodes.len() as i64) as f64;
+                for &u in nodes {
+                    let node = node_of(g as i64, u);
+                    row_u.push(if first { node } else { pad_node });
+                    row_v.push(if second { node } else { pad_node });
+                    row_level.push(levels[g]);
+                    row_weight.push(m);
+                }
+            }
+        }
+        for (g, nodes) in present.iter().enumerate() {
+            let m = (n - nodes.len() as i64) as f64;
+            row_u.push(pad_node);
+            row_v.push(pad_node);
+            row_level.push(levels[g]);
+            row_weight.push(m * m);
+        }
+        let mut upper_runs: Vec<(i64, i64)> = Vec::new();
+        for &l in &upper_level {
+            match upper_runs.last_mut() {
+                Some(run) if run.0 == l => run.1 += 1,
+                _ => upper_runs.push((l, 1)),
+            }
+        }
+        let long = |v: &[i64]| Tensor::from_slice(v).to_device(device);
+        let t = row_weight.len() as i64;
+        let upper_lower: Vec<i64> = upper_flat.iter().chain(&lower_flat).copied().collect();
+        Packing {
+            b,
+            n,
+            pair_flat: long(&pair_flat),
+            node_flat: long(&node_flat),
+            row_u: long(&row_u),
+            row_v: long(&row_v),
+            row_level: long(&row_level),
+            row_weight: Tensor::from_slice(&row_weight)
+                .view([t, 1])
+                .to_kind(kind)
+                .to_device(device),
+            transpose: long(&transpose),
+            upper: long(&upper),
+            upper_lower_flat: long(&upper_lower),
+            upper_runs,
+            upper_level: long(&upper_level),
+            padded_offdiag: Tensor::from_slice(&padded_offdiag)
+                .view([b, n, n])
+                .to_kind(kind)
+                .to_device(device),
+            r,
+        }
+    }
+
+    /// Total BatchNorm row count `B·N²` (the sum of the row weights).
+    fn total(&self) -> f64 {
+        (self.b * self.n * self.n) as f64
+    }
+
+    /// Present-pair rows `[R, C]` → the dense channel-first stack `[B, C, N, N]` (zeros
+    /// elsewhere).
+    fn to_dense(&self, rows: &Tensor) -> Tensor {
+        let c = rows.size()[1];
+        let (b, n) = (self.b, self.n);
+        Tensor::zeros([b * n * n, c], (rows.kind(), rows.device()))
+            .index_copy(0, &self.pair_flat, rows)
+            .view([b, n, n, c])
+            .permute([0, 3, 1, 2])
+    }
+}
+
+impl EdpGnn {
+    /// Train-mode forward (BatchNorm batch statistics, running statistics updated) computed
+    /// on the present pairs only; see the module documentation. Same contract as the padded
+    /// train-mode forward: returns the score `[B, N, N]`.
+    pub(super) fn forward_train_packed(
+        &self,
+        x: &Tensor,
+        adj: &Tensor,
+        flags: &Tensor,
+        level: &Levels,
+        mut trace: Option<&mut Vec<LayerTrace>>,
+    ) -> Tensor {
+        let (kind, device) = (adj.kind(), adj.device());
+        let s = adj.size();
+        let (b, n) = (s[0], s[1]);
+        let levels: Vec<i64> = match level {
+            Levels::PerSample(_, host) => host.clone(),
+            Levels::Uniform(l) => vec![*l; b as usize],
+        };
+        let pk = Packing::new(flags, &levels, kind, device);
+        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
+        let eye = Tensor::eye(n, (kind, device));
+        let a = adj.unsqueeze(1);
+        let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
+        // Present-pair rows of the input stack: [Ã, 1 − Ã] (the mask is 1 there).
+        let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
+        let mut rows = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1); // [R, 2]
+        let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
+        stack_rows.push(rows.shallow_clone());
+        // Node features of the present nodes, [K, F].
+        let f_in = x.size()[2];
+        let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
+        for layer in &self.layers {
+            let x_o = layer.gin.forward_packed(&x_rows, &adjs, &eye, &pk);
+            let x_pad = layer.gin.padded_output();
+            let s_rows = layer.edge.forward_packed(&rows, &x_o, &x_pad, &pk);
+            // (S + Sᵀ)·mask on the present pairs.
+            let new_rows = &s_rows + s_rows.index_select(0, &pk.transpose);
+            let new_adjs = pk.to_dense(&new_rows);
+            if let Some(t) = trace.as_deref_mut() {
+                // The dense x_o: x_pad at absent nodes.
+                let f = x_pad.size()[0];
+                let dense = x_pad
+                    .view([1, f])
+                    .expand([b * n, f], false)
+                    .contiguous()
+                    .index_copy(0, &pk.node_flat, &x_o)
+                    .view([b, n, f]);
+                t.push(LayerTrace {
+                    x: dense,
+                    adjs: new_adjs.shallow_clone(),
+                });
+            }
+            stack_rows.push(new_rows.shallow_clone());
+            adjs = new_adjs;
+            rows = new_rows;
+            x_rows = x_o;
+        }
+        // Head on the present upper pairs, mirrored; the all-zero response elsewhere.
+        let u = Tensor::cat(&stack_rows, 1).index_select(0, &pk.upper); // [P, ΣC]
+        let out = self.head.forward_rows(&u, &pk.upper_runs, &pk.upper_level);
+        let both = Tensor::cat(&[&out, &out], 0);
+        let dense = Tensor::zeros([b * n * n], (kind, device))
+            .index_copy(0, &pk.upper_lower_flat, &both)
+            .view([b, n, n]);
+        let constant = self.zero_input_response(level, b);
+        dense + &pk.padded_offdiag * constant.view([b, 1, 1])
+    }
+}
+
+impl super::Gin {
+    /// The GIN on the present nodes only: x: `[K, F_in]` present-node features, adjs:
+    /// `[B, C, N, N]` masked, eye: `[N, N]`. Returns the present nodes' readout `[K, F_out]`.
+    ///
+    /// Exact: GIN has no BatchNorm, a present node aggregates present neighbours and itself
+    /// only (the adjacency is masked), and absent nodes' readout inputs are masked to zero
+    /// (their output is [`Self::padded_output`]); absent nodes' hidden states never reach a
+    /// present node, so they are left at zero here.
+    fn forward_packed(&self, x: &Tensor, adjs: &Tensor, eye: &Tensor, pk: &Packing) -> Tensor {
+        let s = adjs.size();
+        let (b, c, n) = (s[0], s[1], s[2]);
+        let k = x.size()[0];
+        let deg = adjs
+            .sum_dim_intlist([-1i64].as_slice(), false, None::<Kind>)
+            .transpose(1, 2)
+            .reshape([b * n, c])
+            .index_select(0, &pk.node_flat);
+        let h0 = Tensor::cat(&[x, &deg], -1);
+        let adj_t = (adjs + eye)
+            .permute([0, 2, 1, 3])
+            .contiguous()
+            .view([b, n * c, n]);
+        let mut hidden = Vec::with_capacity(self.readout.len());
+        let mut z = self.readout[0].0.forward(&h0);
+        let _ = z.leaky_relu_();
+        hidden.push(z);
+        let mut cur = h0;
+        for (i, (l1, l2)) in self.layers.iter().enumerate() {
+            let d = cur.size()[1];
+            let dense = Tensor::zeros([b * n, d], (cur.kind(), cur.device()))
+                .index_copy(0, &pk.node_flat, &cur)
+                .view([b, n, d]);
+            let agg = adj_t
+                .bmm(&dense)
+                .view([b * n, c * d])
+                .index_select(0, &pk.node_flat)
+                .view([k, c, d])
+                + cur.unsqueeze(1) * self.eps.get(i as i64);
+            let mut a = l1.forward(&agg.view([k, c * d]));
+            let _ = a.relu_();
+            let mut h = l2.forward(&a);
+            let _ = h.tanh_();
+            let mut z = self.readout[i + 1].0.forward(&h);
+            let _ = z.leaky_relu_();
+            hidden.push(z);
+            cur = h;
+        }
+        let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
+        let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
+            .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
+        Tensor::cat(&hidden, -1).linear(&Tensor::cat(&w2, 1), Some(&b2))
+    }
+
+    /// The readout `x_o` of an absent node: every readout input is masked to zero, so it is
+    /// `Σ_j W2_j·LeakyReLU(b1_j) + Σ_j b2_j`, the same vector for every absent node. `[F]`.
+    fn padded_output(&self) -> Tensor {
+        let hidden: Vec<Tensor> = self.readout.iter().map(|r| r.0.b.leaky_relu()).collect();
+        let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
+        let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
+            .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
+        Tensor::cat(&hidden, 0)
+            .unsqueeze(0)
+            .linear(&Tensor::cat(&w2, 1), Some(&b2))
+            .squeeze_dim(0)
+    }
+}
+
+impl EdgeMlp {
+    /// Train-mode edge MLP on the packed rows. rows: `[R, C_in]` present-pair adjacency
+    /// channels; x: `[K, F]` present-node features; x_pad: `[F]` absent-node features.
+    /// Returns the pre-symmetrisation output `[R, C_out]` on the present pairs.
+    fn forward_packed(&self, rows: &Tensor, x: &Tensor, x_pad: &Tensor, pk: &Packing) -> Tensor {
+        let f = self.f;
+        let w0 = &self.lin[0].w;
+        let wa = w0.narrow(1, 0, self.c_in);
+        let wu = w0.narrow(1, self.c_in, f);
+        let wv = w0.narrow(1, self.c_in + f, f);
+        // Node table [K + 1, F]: the present nodes, then the absent-node constant.
+        let nodes = Tensor::cat(&[x, &x_pad.view([1, f])], 0);
+        // First Linear split over [A(u,v)] ‖ x_u ‖ x_v (bias folded into the row projection).
+        let pu = nodes.linear(&wu, Some(&self.lin[0].b));
+        let pv = nodes.matmul(&wv.tr());
+        let pre = pu.index_select(0, &pk.row_u) + pv.index_select(0, &pk.row_v); // [T, H]
+        let t = pre.size()[0];
+        let extra = Tensor::zeros([t - pk.r, self.c_in], (rows.kind(), rows.device()));
+        let a_all = Tensor::cat(&[rows, &extra], 0);
+        let pre = pre + a_all.matmul(&wa.tr());
+        let h1 = self.hidden_packed(0, &pre, pk);
+        let pre = h1.linear(&self.lin[1].w, Some(&self.lin[1].b));
+        let h2 = self.hidden_packed(1, &pre, pk);
+        h2.narrow(0, 0, pk.r)
+            .linear(&self.lin[2].w, Some(&self.lin[2].b))
+    }
+
+    /// BatchNorm (weighted batch statistics) → level gain/bias → ELU on `[T, H]` rows.
+    fn hidden_packed(&self, i: usize, pre: &Tensor, pk: &Packing) -> Tensor {
+        let bn = &self.bn[i];
+        let cond = &self.cond[i];
+        let total = pk.total();
+        let w = &pk.row_weight;
+        let mean = (pre * w).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>) / total;
+        let d = pre - &mean;
+        let var = (d.square() * w).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>) / total;
+        let xh = d * (&var + BN_EPS).rsqrt();
+        tch::no_grad(|| {
+            let mut rm = bn.running_mean.shallow_clone();
+            let mut rv = bn.running_var.shallow_clone();
+            let _ = rm.g_mul_scalar_(1.0 - BN_MOMENTUM);
+            let _ = rm.g_add_(&(mean.detach().view([-1]) * BN_MOMENTUM));
+            let _ = rv.g_mul_scalar_(1.0 - BN_MOMENTUM);
+            let _ = rv.g_add_(&(var.detach().view([-1]) * (BN_MOMENTUM * total / (total - 1.0))));
+            let mut nbt = bn.num_batches_tracked.shallow_clone();
+            let _ = nbt.g_add_scalar_(1);
+        });
+        // (x̂·γ + β)·g_l + b_l per row, with the level's gain g_l and bias b_l.
+        let h = bn.weight.size()[0];
+        let gain = cond.gain.view([-1, h]);
+        let bias = cond.bias.view([-1, h]);
+        let scale = (&gain * bn.weight.view([1, h])).index_select(0, &pk.row_level);
+        let shift = (&gain * bn.bias.view([1, h]) + bias).index_select(0, &pk.row_level);
+        let mut y = xh * scale;
+        let _ = y.g_add_(&shift);
+        let _ = y.elu_();
+        y
+    }
+}
+
+impl ReadScore {
+    /// The head on rows `u: [P, ΣC]` (one per pair), whose levels come in `runs`
+    /// (`(level, rows)`, consecutive) or, when there are many runs, per row in `level`.
+    /// Returns `[P]`.
+    fn forward_rows(&self, u: &Tensor, runs: &[(i64, i64)], level: &Tensor) -> Tensor {
+        let p = u.size()[0];
+        if p == 0 {
+            return Tensor::zeros([0], (u.kind(), u.device()));
+        }
+        let out = if runs.len() as i64 <= 2 * self.cond[0].gain.size()[0] {
+            // Fold each run's gain/bias into the weights, as the padded head does.
+            let sizes: Vec<i64> = runs.iter().map(|r| r.1).collect();
+            let pieces = u.split_with_sizes(sizes.as_slice(), 0);
+            let outs: Vec<Tensor> = runs
+                .iter()
+                .zip(pieces)
+                .map(|(&(l, _), piece)| {
+                    let mut h = piece;
+                    for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
+                        let o = lin.out_dim();
+                        let g = cond.gain.get(l).view([1, o]);
+                        let gb = cond.bias.get(l).view([1, o]);
+                        let shift = lin.b.view([1, o]) * &g + gb;
+                        let mut z = shift.addmm(&h, &(&lin.w * g.view([o, 1])).tr());
+                        let _ = z.elu_();
+                        h = z;
+                    }
+                    h.linear(&self.lin[2].w, Some(&self.lin[2].b))
+                })
+                .collect();
+            Tensor::cat(&outs, 0)
+        } else {
+            let mut h = u.shallow_clone();
+            for (lin, cond) in self.lin[..2].iter().zip(&self.cond) {
+                let o = lin.out_dim();
+                let g = cond.gain.view([-1, o]).index_select(0, level);
+                let gb = cond.bias.view([-1, o]).index_select(0, level);
+                let mut z = h.linear(&lin.w, Some(&lin.b)) * g;
+                let _ = z.g_add_(&gb);
+                let _ = z.elu_();
+                h = z;
+            }
+            h.linear(&self.lin[2].w, Some(&self.lin[2].b))
+        };
+        out.view([p])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{sigma_levels, Conditioning, EdpGnn};
+    use crate::config::EdpGnnConfig;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use tch::{nn, Device, Kind, Tensor};
+
+    /// Max |a − b| over two tensors.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).abs().max().double_value(&[])
+    }
+
+    /// A float64 network built from `seed`.
+    fn network(seed: u64) -> (nn::VarStore, EdpGnn) {
+        let cfg = EdpGnnConfig {
+            max_nodes: 7,
+            ..EdpGnnConfig::default()
+        };
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let net = EdpGnn::new(&vs.root(), &cfg, seed).unwrap();
+        vs.double();
+        (vs, net)
+    }
+
+    /// A random batch: symmetric noisy adjacencies, flags that are not a prefix, one graph
+    /// without present nodes, one with every node present.
+    fn batch(seed: u64) -> (Tensor, Tensor, Tensor) {
+        let (b, n) = (12i64, 7i64);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut flags = vec![0f64; (b * n) as usize];
+        for g in 0..b {
+            for u in 0..n {
+                let on = match g {
+                    0 => false,
+                    1 => true,
+                    _ => rng.gen_bool(0.6),
+                };
+                flags[(g * n + u) as usize] = if on { 1.0 } else { 0.0 };
+            }
+        }
+        let flags = Tensor::from_slice(&flags).view([b, n]);
+        let normal = |rng: &mut ChaCha8Rng, len: i64| {
+            let v: Vec<f64> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            Tensor::from_slice(&v)
+        };
+        let e = normal(&mut rng, b * n * n).view([b, n, n]).triu(1);
+        let adj = (&e + e.transpose(1, 2) + 0.5) * flags.unsqueeze(-1) * flags.unsqueeze(1);
+        let x = normal(&mut rng, b * n).view([b, n, 1]);
+        (x, adj, flags)
+    }
+
+    /// Every parameter's gradient and every buffer, by name.
+    fn grads_and_buffers(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| {
+                let t = if v.requires_grad() {
+                    let g = v.grad();
+                    if g.defined() {
+                        g.copy()
+                    } else {
+                        v.zeros_like()
+                    }
+                } else {
+                    v.copy()
+                };
+                (k, t)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The packed train-mode forward equals the padded one: score, every layer's output,
+    /// the gradient of every parameter (through the weighted BatchNorm statistics) and the
+    /// BatchNorm running statistics, in float64, for σ-major and shuffled per-sample levels.
+    #[test]
+    fn packed_train_forward_equals_the_padded_one() {
+        for (seed, shuffled) in [(3u64, false), (4, true)] {
+            let (x, adj, flags) = batch(seed);
+            let b = adj.size()[0];
+            let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
+            let cond = if shuffled {
+                Conditioning::PerSample(&lv_tensor)
+            } else {
+                Conditioning::SigmaMajor
+            };
+            // A random weighting of the output, so the gradients see every entry.
+            let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+            let w: Vec<f64> = (0..b * 49).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let target = Tensor::from_slice(&w).view([b, 7, 7]);
+
+            let (vs_p, net_p) = network(seed);
+            let level = sigma_levels(cond, b, net_p.num_levels(), Device::Cpu).unwrap();
+            let mut trace_p = Vec::new();
+            let padded = net_p.forward_padded(&x, &adj, &flags, &level, true, Some(&mut trace_p));
+            (&padded * &target).sum(Kind::Double).backward();
+
+            let (vs_k, net_k) = network(seed);
+            let mut trace_k = Vec::new();
+            let packed = net_k.forward_train_packed(&x, &adj, &flags, &level, Some(&mut trace_k));
+            (&packed * &target).sum(Kind::Double).backward();
+
+            let d = max_diff(&packed, &padded);
+            assert!(d < 1e-10, "score differs by {d:e}");
+            assert_eq!(trace_p.len(), trace_k.len());
+            for (i, (p, k)) in trace_p.iter().zip(&trace_k).enumerate() {
+                let dx = max_diff(&p.x, &k.x);
+                let da = max_diff(&p.adjs, &k.adjs);
+                assert!(dx < 1e-10 && da < 1e-10, "layer {i}: x {dx:e}, adjs {da:e}");
+            }
+            let (gp, gk) = (grads_and_buffers(&vs_p), grads_and_buffers(&vs_k));
+            assert_eq!(gp.len(), gk.len());
+            let mut nonzero = 0;
+            for ((name, p), (name_k, k)) in gp.iter().zip(&gk) {
+                assert_eq!(name, name_k);
+                let scale = p.abs().max().double_value(&[]).max(1e-3);
+                let d = max_diff(p, k) / scale;
+                assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
+                if p.abs().max().double_value(&[]) > 1e-12 {
+                    nonzero += 1;
+                }
+            }
+            // The comparison covers real gradients and updated statistics, not only zeros.
+            assert!(nonzero > 250, "only {nonzero} non-zero gradients/buffers");
+        }
+    }
+}
