@@ -43,6 +43,13 @@ pub(super) fn present_fraction(flags: &Tensor) -> f64 {
     counts.square().sum(Kind::Double).double_value(&[]) / total
 }
 
+/// Flat indices `g·N + u` of the present nodes of flags `[B, N]`, or `None` when every node
+/// is present.
+pub(super) fn present_nodes(flags: &Tensor) -> Option<Tensor> {
+    let flat = flags.reshape([-1]).nonzero().view([-1]);
+    (flat.size()[0] < flags.numel() as i64).then_some(flat)
+}
+
 /// Index tables of one batch's present nodes and pairs (built on the host from the flags).
 pub(super) struct Packing {
     b: i64,
@@ -252,7 +259,7 @@ impl EdpGnn {
         let f_in = x.size()[2];
         let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
         for layer in &self.layers {
-            let x_o = layer.gin.forward_packed(&x_rows, &adjs, &eye, &pk);
+            let x_o = layer.gin.forward_packed(&x_rows, &adjs, &eye, &pk.node_flat);
             let x_pad = layer.gin.padded_output();
             let s_rows = layer.edge.forward_packed(&rows, &x_o, &x_pad, &pk);
             // (S + Sᵀ)·mask on the present pairs.
@@ -291,13 +298,20 @@ impl EdpGnn {
 
 impl super::Gin {
     /// The GIN on the present nodes only: x: `[K, F_in]` present-node features, adjs:
-    /// `[B, C, N, N]` masked, eye: `[N, N]`. Returns the present nodes' readout `[K, F_out]`.
+    /// `[B, C, N, N]` masked, eye: `[N, N]`, node_flat: the present nodes' flat indices
+    /// `g·N + u` (`[K]`). Returns the present nodes' readout `[K, F_out]`.
     ///
     /// Exact: GIN has no BatchNorm, a present node aggregates present neighbours and itself
     /// only (the adjacency is masked), and absent nodes' readout inputs are masked to zero
     /// (their output is [`Self::padded_output`]); absent nodes' hidden states never reach a
     /// present node, so they are left at zero here.
-    fn forward_packed(&self, x: &Tensor, adjs: &Tensor, eye: &Tensor, pk: &Packing) -> Tensor {
+    pub(super) fn forward_packed(
+        &self,
+        x: &Tensor,
+        adjs: &Tensor,
+        eye: &Tensor,
+        node_flat: &Tensor,
+    ) -> Tensor {
         let s = adjs.size();
         let (b, c, n) = (s[0], s[1], s[2]);
         let k = x.size()[0];
@@ -305,7 +319,7 @@ impl super::Gin {
             .sum_dim_intlist([-1i64].as_slice(), false, None::<Kind>)
             .transpose(1, 2)
             .reshape([b * n, c])
-            .index_select(0, &pk.node_flat);
+            .index_select(0, node_flat);
         let h0 = Tensor::cat(&[x, &deg], -1);
         let adj_t = (adjs + eye)
             .permute([0, 2, 1, 3])
@@ -319,12 +333,12 @@ impl super::Gin {
         for (i, (l1, l2)) in self.layers.iter().enumerate() {
             let d = cur.size()[1];
             let dense = Tensor::zeros([b * n, d], (cur.kind(), cur.device()))
-                .index_copy(0, &pk.node_flat, &cur)
+                .index_copy(0, node_flat, &cur)
                 .view([b, n, d]);
             let agg = adj_t
                 .bmm(&dense)
                 .view([b * n, c * d])
-                .index_select(0, &pk.node_flat)
+                .index_select(0, node_flat)
                 .view([k, c, d])
                 + cur.unsqueeze(1) * self.eps.get(i as i64);
             let mut a = l1.forward(&agg.view([k, c * d]));
@@ -344,7 +358,7 @@ impl super::Gin {
 
     /// The readout `x_o` of an absent node: every readout input is masked to zero, so it is
     /// `Σ_j W2_j·LeakyReLU(b1_j) + Σ_j b2_j`, the same vector for every absent node. `[F]`.
-    fn padded_output(&self) -> Tensor {
+    pub(super) fn padded_output(&self) -> Tensor {
         let hidden: Vec<Tensor> = self.readout.iter().map(|r| r.0.b.leaky_relu()).collect();
         let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
         let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
@@ -561,36 +575,50 @@ mod tests {
             let (vs_p, net_p) = network(seed);
             let level = sigma_levels(cond, b, net_p.num_levels(), Device::Cpu).unwrap();
             let mut trace_p = Vec::new();
-            let padded = net_p.forward_padded(&x, &adj, &flags, &level, true, Some(&mut trace_p));
+            let padded =
+                net_p.forward_padded(&x, &adj, &flags, &level, true, false, Some(&mut trace_p));
             (&padded * &target).sum(Kind::Double).backward();
+
+            // The padded forward with the GIN on the present nodes only.
+            let (vs_g, net_g) = network(seed);
+            let mut trace_g = Vec::new();
+            let gin_packed =
+                net_g.forward_padded(&x, &adj, &flags, &level, true, true, Some(&mut trace_g));
+            (&gin_packed * &target).sum(Kind::Double).backward();
 
             let (vs_k, net_k) = network(seed);
             let mut trace_k = Vec::new();
             let packed = net_k.forward_train_packed(&x, &adj, &flags, &level, Some(&mut trace_k));
             (&packed * &target).sum(Kind::Double).backward();
 
-            let d = max_diff(&packed, &padded);
-            assert!(d < 1e-10, "score differs by {d:e}");
-            assert_eq!(trace_p.len(), trace_k.len());
-            for (i, (p, k)) in trace_p.iter().zip(&trace_k).enumerate() {
-                let dx = max_diff(&p.x, &k.x);
-                let da = max_diff(&p.adjs, &k.adjs);
-                assert!(dx < 1e-10 && da < 1e-10, "layer {i}: x {dx:e}, adjs {da:e}");
-            }
-            let (gp, gk) = (grads_and_buffers(&vs_p), grads_and_buffers(&vs_k));
-            assert_eq!(gp.len(), gk.len());
-            let mut nonzero = 0;
-            for ((name, p), (name_k, k)) in gp.iter().zip(&gk) {
-                assert_eq!(name, name_k);
-                let scale = p.abs().max().double_value(&[]).max(1e-3);
-                let d = max_diff(p, k) / scale;
-                assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
-                if p.abs().max().double_value(&[]) > 1e-12 {
-                    nonzero += 1;
+            let gp = grads_and_buffers(&vs_p);
+            for (what, out, trace, vs) in [
+                ("packed", &packed, &trace_k, &vs_k),
+                ("GIN on present nodes", &gin_packed, &trace_g, &vs_g),
+            ] {
+                let d = max_diff(out, &padded);
+                assert!(d < 1e-10, "{what}: score differs by {d:e}");
+                assert_eq!(trace_p.len(), trace.len());
+                for (i, (p, k)) in trace_p.iter().zip(trace).enumerate() {
+                    let dx = max_diff(&p.x, &k.x);
+                    let da = max_diff(&p.adjs, &k.adjs);
+                    assert!(dx < 1e-10 && da < 1e-10, "{what} layer {i}: x {dx:e}, adjs {da:e}");
                 }
+                let gk = grads_and_buffers(vs);
+                assert_eq!(gp.len(), gk.len());
+                let mut nonzero = 0;
+                for ((name, p), (name_k, k)) in gp.iter().zip(&gk) {
+                    assert_eq!(name, name_k);
+                    let scale = p.abs().max().double_value(&[]).max(1e-3);
+                    let d = max_diff(p, k) / scale;
+                    assert!(d < 1e-9, "{what} {name}: differs by {d:e} (relative to its max)");
+                    if p.abs().max().double_value(&[]) > 1e-12 {
+                        nonzero += 1;
+                    }
+                }
+                // The comparison covers real gradients and updated statistics, not only zeros.
+                assert!(nonzero > 250, "{what}: only {nonzero} non-zero gradients/buffers");
             }
-            // The comparison covers real gradients and updated statistics, not only zeros.
-            assert!(nonzero > 250, "only {nonzero} non-zero gradients/buffers");
         }
     }
 }
