@@ -62,9 +62,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
 
-    /// Graphs per sampler call (memory vs speed; does not change the graphs).
-    #[arg(long, default_value_t = 64, value_name = "B")]
-    pub batch_size: usize,
+    /// Graphs per sampler call (memory vs speed; does not change the graphs). Default: as
+    /// many as fit in 2^21 node pairs of the model's padding (max_nodes² per graph), e.g.
+    /// all of them for 20-node graphs; larger calls are faster on the CPU.
+    #[arg(long, value_name = "B")]
+    pub batch_size: Option<usize>,
 
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
@@ -103,7 +105,7 @@ pub fn run(args: Args) -> Result<()> {
             )
         })?,
     };
-    if args.batch_size == 0 {
+    if args.batch_size == Some(0) {
         bail!("--batch-size must be at least 1");
     }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -157,6 +159,15 @@ struct Sample<'a> {
     format: GraphFormat,
 }
 
+/// Node pairs per sampler call when `--batch-size` is not given.
+const PAIRS_PER_CALL: usize = 1 << 21;
+
+/// Graphs per sampler call: as many as fit in [`PAIRS_PER_CALL`] pairs of the padding, at
+/// least 1 and at most `count`.
+fn default_batch_size(max_nodes: usize, count: usize) -> usize {
+    (PAIRS_PER_CALL / (max_nodes * max_nodes).max(1)).clamp(1, count.max(1))
+}
+
 impl ModelVisitor for Sample<'_> {
     type Output = Result<()>;
     fn visit<M: DiffusionModel>(self) -> Result<()> {
@@ -180,12 +191,15 @@ impl ModelVisitor for Sample<'_> {
             "{spinner} sample [{bar:30}] {pos}/{len} graphs ETA {eta} {msg}",
         );
         let t0 = Instant::now();
+        let batch_size = a
+            .batch_size
+            .unwrap_or_else(|| default_batch_size(model.max_nodes(), a.count));
         let graphs = sample_graphs(
             &model,
             &self.ckpt.state.node_counts,
             a.count,
             a.seed,
-            a.batch_size,
+            batch_size,
             self.device,
             &mut |p| {
                 let frac = if p.steps == 0 {
@@ -220,4 +234,20 @@ impl ModelVisitor for Sample<'_> {
 
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_batch_size;
+
+    #[test]
+    fn default_batch_fits_the_pair_budget() {
+        // 20-node models: every graph of a 1024-graph request in one call.
+        assert_eq!(default_batch_size(20, 1024), 1024);
+        assert_eq!(default_batch_size(20, 10_000), 5242);
+        // Large graphs: few per call, never zero.
+        assert_eq!(default_batch_size(399, 1000), 13);
+        assert_eq!(default_batch_size(5000, 3), 1);
+        assert_eq!(default_batch_size(20, 0), 1);
+    }
 }
