@@ -259,7 +259,9 @@ impl EdpGnn {
         let f_in = x.size()[2];
         let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
         for layer in &self.layers {
-            let x_o = layer.gin.forward_packed(&x_rows, &adjs, &eye, &pk.node_flat);
+            let x_o = layer
+                .gin
+                .forward_packed(&x_rows, &adjs, &eye, &pk.node_flat);
             let x_pad = layer.gin.padded_output();
             let s_rows = layer.edge.forward_packed(&rows, &x_o, &x_pad, &pk);
             // (S + Sᵀ)·mask on the present pairs.
@@ -602,7 +604,10 @@ mod tests {
                 for (i, (p, k)) in trace_p.iter().zip(trace).enumerate() {
                     let dx = max_diff(&p.x, &k.x);
                     let da = max_diff(&p.adjs, &k.adjs);
-                    assert!(dx < 1e-10 && da < 1e-10, "{what} layer {i}: x {dx:e}, adjs {da:e}");
+                    assert!(
+                        dx < 1e-10 && da < 1e-10,
+                        "{what} layer {i}: x {dx:e}, adjs {da:e}"
+                    );
                 }
                 let gk = grads_and_buffers(vs);
                 assert_eq!(gp.len(), gk.len());
@@ -611,13 +616,19 @@ mod tests {
                     assert_eq!(name, name_k);
                     let scale = p.abs().max().double_value(&[]).max(1e-3);
                     let d = max_diff(p, k) / scale;
-                    assert!(d < 1e-9, "{what} {name}: differs by {d:e} (relative to its max)");
+                    assert!(
+                        d < 1e-9,
+                        "{what} {name}: differs by {d:e} (relative to its max)"
+                    );
                     if p.abs().max().double_value(&[]) > 1e-12 {
                         nonzero += 1;
                     }
                 }
                 // The comparison covers real gradients and updated statistics, not only zeros.
-                assert!(nonzero > 250, "{what}: only {nonzero} non-zero gradients/buffers");
+                assert!(
+                    nonzero > 250,
+                    "{what}: only {nonzero} non-zero gradients/buffers"
+                );
             }
         }
     }
