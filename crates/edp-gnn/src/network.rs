@@ -381,10 +381,16 @@ impl Gin {
             // The unmasked tanh output feeds the next step.
             cur = h;
         }
+        self.readout_sum(&Tensor::cat(&hidden, -1))
+    }
+
+    /// The readout's second Linears as one GEMM: `Σ_j W2_j z_j + Σ_j b2_j` for the
+    /// concatenated hidden activations `z = [z_0 ‖ … ‖ z_K]` on the last axis.
+    fn readout_sum(&self, z: &Tensor) -> Tensor {
         let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
         let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
             .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
-        Tensor::cat(&hidden, -1).linear(&Tensor::cat(&w2, 1), Some(&b2))
+        z.linear(&Tensor::cat(&w2, 1), Some(&b2))
     }
 }
 

@@ -352,22 +352,14 @@ impl super::Gin {
             hidden.push(z);
             cur = h;
         }
-        let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
-        let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
-            .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
-        Tensor::cat(&hidden, -1).linear(&Tensor::cat(&w2, 1), Some(&b2))
+        self.readout_sum(&Tensor::cat(&hidden, -1))
     }
 
     /// The readout `x_o` of an absent node: every readout input is masked to zero, so it is
     /// `Σ_j W2_j·LeakyReLU(b1_j) + Σ_j b2_j`, the same vector for every absent node. `[F]`.
     pub(super) fn padded_output(&self) -> Tensor {
         let hidden: Vec<Tensor> = self.readout.iter().map(|r| r.0.b.leaky_relu()).collect();
-        let w2: Vec<&Tensor> = self.readout.iter().map(|r| &r.1.w).collect();
-        let b2 = Tensor::stack(&self.readout.iter().map(|r| &r.1.b).collect::<Vec<_>>(), 0)
-            .sum_dim_intlist([0i64].as_slice(), false, None::<Kind>);
-        Tensor::cat(&hidden, 0)
-            .unsqueeze(0)
-            .linear(&Tensor::cat(&w2, 1), Some(&b2))
+        self.readout_sum(&Tensor::cat(&hidden, 0).unsqueeze(0))
             .squeeze_dim(0)
     }
 }
