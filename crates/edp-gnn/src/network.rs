@@ -967,13 +967,7 @@ impl EdpGnn {
                     let rows = x.reshape([-1, f_in]).index_select(0, idx);
                     let out = layer.gin.forward_packed(&rows, &adjs, &eye, idx);
                     let x_pad = layer.gin.padded_output();
-                    let f = x_pad.size()[0];
-                    x_pad
-                        .view([1, f])
-                        .expand([x.size()[0] * n, f], false)
-                        .contiguous()
-                        .index_copy(0, idx, &out)
-                        .view([-1, n, f])
+                    packed::dense_nodes(&out, &x_pad, idx, x.size()[0], n)
                 }
                 None => layer.gin.forward(&x, &adjs, &flags3, &eye),
             };

@@ -23,7 +23,11 @@
 //! is masked away, so the last Linear runs on the present rows only. The output head has no
 //! BatchNorm; it runs on the present upper-triangle pairs, and every off-diagonal pair that
 //! touches an absent node gets the head's response to an all-zero input, as in the padded
-//! forward. Node-level work (GIN) stays padded: it is small.
+//! forward.
+//!
+//! The GIN has no BatchNorm and a present node aggregates present neighbours only, so it runs
+//! on the present nodes ([`super::Gin::forward_packed`]); the padded forward uses that too on
+//! the CPU, in both modes.
 //!
 //! Present nodes may be any subset of `0..N` (the official flags mark non-isolated nodes).
 
@@ -48,6 +52,23 @@ pub(super) fn present_fraction(flags: &Tensor) -> f64 {
 pub(super) fn present_nodes(flags: &Tensor) -> Option<Tensor> {
     let flat = flags.reshape([-1]).nonzero().view([-1]);
     (flat.size()[0] < flags.numel() as i64).then_some(flat)
+}
+
+/// Present-node rows `[K, F]` → the dense `[B, N, F]`, with `x_pad` (`[F]`) at absent nodes.
+pub(super) fn dense_nodes(
+    rows: &Tensor,
+    x_pad: &Tensor,
+    node_flat: &Tensor,
+    b: i64,
+    n: i64,
+) -> Tensor {
+    let f = x_pad.size()[0];
+    x_pad
+        .view([1, f])
+        .expand([b * n, f], false)
+        .contiguous()
+        .index_copy(0, node_flat, rows)
+        .view([b, n, f])
 }
 
 /// Index tables of one batch's present nodes and pairs (built on the host from the flags).
@@ -268,16 +289,8 @@ impl EdpGnn {
             let new_rows = &s_rows + s_rows.index_select(0, &pk.transpose);
             let new_adjs = pk.to_dense(&new_rows);
             if let Some(t) = trace.as_deref_mut() {
-                // The dense x_o: x_pad at absent nodes.
-                let f = x_pad.size()[0];
-                let dense = x_pad
-                    .view([1, f])
-                    .expand([b * n, f], false)
-                    .contiguous()
-                    .index_copy(0, &pk.node_flat, &x_o)
-                    .view([b, n, f]);
                 t.push(LayerTrace {
-                    x: dense,
+                    x: dense_nodes(&x_o, &x_pad, &pk.node_flat, b, n),
                     adjs: new_adjs.shallow_clone(),
                 });
             }
