@@ -218,7 +218,8 @@ impl DiffusionModel for EdpGnnModel {
     }
 
     /// Annealed Langevin sampling ([`AnnealedLangevin`]) with the first `node_counts[g]`
-    /// nodes present in graph g and graph g's noise from `seeds[g]`. Returns the quantised
+    /// nodes present in graph g and graph g's noise from `seeds[g]` (grouped chains on the
+    /// CPU, [`AnnealedLangevin::run_padded`] on a GPU). Returns the quantised
     /// (threshold 0.5), masked batch on `device`; every node of the requested count is in the
     /// mask, isolated or not — apply [`official_postprocess`] for the official evaluation.
     fn sample(
@@ -230,7 +231,17 @@ impl DiffusionModel for EdpGnnModel {
     ) -> Result<DenseBatch, ModelError> {
         let n = self.config.max_nodes;
         graph_tensor::model::check_sample_request(node_counts, seeds, n)?;
-        let adj = tch::no_grad(|| self.sampler.run(&self.net, node_counts, seeds, n, progress))?;
+        // On the CPU the chains run grouped by node count, with no work on padding; on a GPU,
+        // where a small call costs mostly its launch, as one padded batch (the same chains up
+        // to float rounding, see `AnnealedLangevin::run_padded`).
+        let adj = tch::no_grad(|| {
+            if self.net.device() == Device::Cpu {
+                self.sampler.run(&self.net, node_counts, seeds, n, progress)
+            } else {
+                self.sampler
+                    .run_padded(&self.net, node_counts, seeds, n, progress)
+            }
+        })?;
         let flags = prefix_flags(node_counts, n)
             .to_device(adj.device())
             .to_kind(adj.kind());

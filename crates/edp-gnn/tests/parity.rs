@@ -14,8 +14,24 @@ use edp_gnn::sampler::langevin_step;
 use edp_gnn::EdpGnnConfig;
 use tch::{nn, Device, Kind, Tensor};
 
+/// `../shared/parity/edp-gnn`, or `$GRAPHDIFF_SHARED/parity/edp-gnn` where that variable is
+/// set (a test binary run on another machine, e.g. the GPU check of `scripts/cuda_check.sh`).
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity/edp-gnn")
+    match std::env::var_os("GRAPHDIFF_SHARED") {
+        Some(dir) => PathBuf::from(dir).join("parity/edp-gnn"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity/edp-gnn"),
+    }
+}
+
+/// The device the network runs on: CPU, or CUDA with the `cuda` feature (the same
+/// tolerances then hold on the GPU).
+fn device() -> Device {
+    if cfg!(feature = "cuda") {
+        assert!(tch::Cuda::is_available(), "feature cuda: no CUDA device");
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    }
 }
 
 fn read(name: &str) -> HashMap<String, Tensor> {
@@ -23,12 +39,13 @@ fn read(name: &str) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
         .into_iter()
+        .map(|(k, v)| (k, v.to_device(device())))
         .collect()
 }
 
 /// The official network with the fixture's weights, in float32 or float64.
 fn official_net(kind: Kind) -> (nn::VarStore, EdpGnn) {
-    let mut vs = nn::VarStore::new(Device::Cpu);
+    let mut vs = nn::VarStore::new(device());
     let net = EdpGnn::new(&vs.root(), &EdpGnnConfig::default(), 0).unwrap();
     load_official_weights(&vs, &fixture_dir().join("model.safetensors")).unwrap();
     if kind == Kind::Double {
@@ -39,6 +56,11 @@ fn official_net(kind: Kind) -> (nn::VarStore, EdpGnn) {
 
 fn max_abs(t: &Tensor) -> f64 {
     t.abs().max().to_kind(Kind::Double).double_value(&[])
+}
+
+/// `t` in float64 on the CPU, where the fixture's tensors are.
+fn host(t: &Tensor) -> Tensor {
+    t.to_device(Device::Cpu).to_kind(Kind::Double)
 }
 
 fn l2(t: &Tensor) -> f64 {
@@ -52,21 +74,21 @@ fn l2(t: &Tensor) -> f64 {
 /// max|got − want| / max|want|.
 fn normwise(got: &Tensor, want: &Tensor) -> f64 {
     assert_eq!(got.size(), want.size());
-    let d = got.to_kind(Kind::Double) - want.to_kind(Kind::Double);
+    let d = host(got) - host(want);
     max_abs(&d) / max_abs(want)
 }
 
 /// ‖got − want‖₂ / ‖want‖₂.
 fn l2_rel(got: &Tensor, want: &Tensor) -> f64 {
     assert_eq!(got.size(), want.size(), "shape");
-    let d = got.to_kind(Kind::Double) - want.to_kind(Kind::Double);
+    let d = host(got) - host(want);
     l2(&d) / l2(want)
 }
 
 /// `allclose(rtol, atol)`: returns the largest |Δ| / (atol + rtol·|want|) (≤ 1 passes).
 fn allclose_ratio(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> f64 {
     assert_eq!(got.size(), want.size());
-    let (g, w) = (got.to_kind(Kind::Double), want.to_kind(Kind::Double));
+    let (g, w) = (host(got), host(want));
     let bound = w.abs() * rtol + atol;
     max_abs(&((g - &w).abs() / bound))
 }
@@ -115,18 +137,24 @@ struct Inputs {
 
 fn inputs(c: &HashMap<String, Tensor>, kind: Kind) -> Inputs {
     Inputs {
-        x: c["x"].to_kind(kind),
-        adj: c["noisy_adj"].to_kind(kind),
-        flags: c["node_flags"].to_kind(kind),
-        target: c["target"].to_kind(kind),
-        level: c["sigma_index"].shallow_clone(),
+        x: c["x"].to_kind(kind).to_device(device()),
+        adj: c["noisy_adj"].to_kind(kind).to_device(device()),
+        flags: c["node_flags"].to_kind(kind).to_device(device()),
+        target: c["target"].to_kind(kind).to_device(device()),
+        level: c["sigma_index"].to_device(device()),
     }
 }
 
 /// Node counts of prefix flags `[B, N]` (asserting they are a prefix).
 fn prefix_counts(flags: &Tensor) -> Vec<usize> {
     let n = flags.size()[1] as usize;
-    let f = Vec::<f32>::try_from(flags.to_kind(Kind::Float).flatten(0, -1)).unwrap();
+    let f = Vec::<f32>::try_from(
+        flags
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )
+    .unwrap();
     f.chunks(n)
         .map(|row| {
             let c = row.iter().filter(|&&v| v > 0.5).count();
@@ -394,9 +422,9 @@ fn langevin_step_matches_official() {
     // The stored per-sample constants are the ones the sampler computes.
     let sampler =
         edp_gnn::AnnealedLangevin::new(&sigmas(), edp_gnn::SamplerConfig::default()).unwrap();
-    let levels = Vec::<i64>::try_from(&s["sigma_index"]).unwrap();
-    let alpha = Vec::<f32>::try_from(&s["step_size"]).unwrap();
-    let scale = Vec::<f32>::try_from(&s["noise_scale"]).unwrap();
+    let levels = Vec::<i64>::try_from(s["sigma_index"].to_device(Device::Cpu)).unwrap();
+    let alpha = Vec::<f32>::try_from(s["step_size"].to_device(Device::Cpu)).unwrap();
+    let scale = Vec::<f32>::try_from(s["noise_scale"].to_device(Device::Cpu)).unwrap();
     for ((&l, &a), &sc) in levels.iter().zip(&alpha).zip(&scale) {
         approx::assert_relative_eq!(sampler.step_size(l as usize) as f32, a, max_relative = 1e-6);
         approx::assert_relative_eq!(
@@ -424,7 +452,7 @@ fn per_sample_levels_equal_the_sigma_major_forward() {
     .unwrap();
     // A fixed shuffle of the 24 samples, with each sample's level carried along.
     let perm: Vec<i64> = (0..24).map(|i| (i * 7 + 5) % 24).collect();
-    let perm_t = Tensor::from_slice(&perm);
+    let perm_t = Tensor::from_slice(&perm).to_device(device());
     let lv = inp.level.index_select(0, &perm_t);
     let got = tch::no_grad(|| {
         net.forward_t(
