@@ -10,6 +10,8 @@
 # scripts/bench_edp_gnn_official.py times the same quantities with the official classes.
 #
 # Usage: scripts/bench_edp_gnn.sh [ROUNDS] [ITERS]   (default 3 rounds of 20 iterations)
+# Knobs: THREADS (torch threads to try, default "1 2"), DEVICE (cpu or cuda, default cpu),
+#        BENCH_BIN (a built bench_edp_gnn, e.g. on a GPU machine without Rust; default: build it).
 # Each round runs every program once per thread count, alternating Rust and official, so slow
 # phases of a shared machine hit both. The summary gives, per quantity, the median over
 # rounds of each round's median, and the best round's minimum.
@@ -21,17 +23,22 @@ DATA=${DATA:-../shared/datasets/gdss/community_small.g6}
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 
-cargo build --quiet --release -p edp-gnn --example bench_edp_gnn
-BIN=target/release/examples/bench_edp_gnn
+DEVICE=${DEVICE:-cpu}
+if [[ -n "${BENCH_BIN:-}" ]]; then
+  BIN=$BENCH_BIN
+else
+  cargo build --quiet --release -p edp-gnn --example bench_edp_gnn
+  BIN=target/release/examples/bench_edp_gnn
+fi
 
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
-  for t in 1 2; do
-    OMP_NUM_THREADS=$t "$BIN" --threads "$t" --iters "$ITERS" --data "$DATA" | tee -a "$OUT"
+  for t in ${THREADS:-1 2}; do
+    OMP_NUM_THREADS=$t "$BIN" --threads "$t" --iters "$ITERS" --data "$DATA" --device "$DEVICE" | tee -a "$OUT"
     if [[ -n "${GSM_CHECKOUT:-}" ]]; then
       # shellcheck disable=SC2086 # PYTHON may carry arguments, e.g. "env PYTHONPATH=... python3"
       OMP_NUM_THREADS=$t ${PYTHON:-python3} scripts/bench_edp_gnn_official.py \
-        "$GSM_CHECKOUT" "$DATA" "$t" "$ITERS" 2>/dev/null | tee -a "$OUT"
+        "$GSM_CHECKOUT" "$DATA" "$t" "$ITERS" "$DEVICE" 2>/dev/null | tee -a "$OUT"
     fi
   done
 done

@@ -8,7 +8,8 @@ loss_func + backward + Adam + .item() per training step; model.eval() + no_grad 
 evaluation). Only the plotting module, which the model file imports but never calls, is
 replaced by a stub (it needs matplotlib).
 
-Usage: python3 bench_edp_gnn_official.py CHECKOUT community_small.g6 THREADS [ITERS]
+Usage: python3 bench_edp_gnn_official.py CHECKOUT community_small.g6 THREADS [ITERS [DEVICE]]
+DEVICE is cpu (default) or cuda; on CUDA every timed call ends with torch.cuda.synchronize().
 Prints lines in the format of bench_edp_gnn: `official <what> threads=N median_ms=... ...`.
 """
 import ast
@@ -24,6 +25,7 @@ import torch
 
 checkout, data, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 iters = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+device = torch.device(sys.argv[5] if len(sys.argv) > 5 else "cpu")
 torch.set_num_threads(threads)
 sys.path.insert(0, checkout)
 stub = types.ModuleType("utils.visual_utils")
@@ -55,7 +57,7 @@ def to_tensor(glist):
     for i, g in enumerate(glist):
         m = nx.to_numpy_array(g, nodelist=list(g.nodes()))
         a[i, : m.shape[0], : m.shape[0]] = m
-    return torch.tensor(a)
+    return torch.tensor(a, device=device)
 
 
 # As utils/loading_utils.py get_score_model builds it for config/train_com_small.yaml.
@@ -71,8 +73,8 @@ def gnn_model_func(**gnn_params):
 
 model = EdgeDensePredictionGraphScoreNetwork(
     feature_num_list=[1] + [16] * 5, channel_num_list=[2, 4, 4, 4, 2], max_node_number=N,
-    gnn_hidden_num_list=[16] * 4, gnn_module_func=gnn_model_func, dev="cpu",
-    num_classes=len(SIGMAS))
+    gnn_hidden_num_list=[16] * 4, gnn_module_func=gnn_model_func, dev=device,
+    num_classes=len(SIGMAS)).to(device)
 assert sum(p.numel() for p in model.parameters()) == 91013
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
 
@@ -85,13 +87,20 @@ def cpu_ms():
         return float("nan")
 
 
+def sync():
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(warmup, n, fn):
     for _ in range(warmup):
         fn()
+    sync()
     wall, cpu = [], []
     for _ in range(n):
         c, t = cpu_ms(), time.perf_counter()
         fn()
+        sync()
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append(cpu_ms() - c)
     return float(np.median(wall)), min(wall), float(np.median(cpu))
@@ -99,14 +108,14 @@ def timed(warmup, n, fn):
 
 def report(what, batch, res):
     med, mn, cpu = res
-    print(f"official {what} threads={threads} median_ms={med:.1f} min_ms={mn:.1f} "
+    print(f"official {what} threads={threads} device={device.type} median_ms={med:.1f} min_ms={mn:.1f} "
           f"thread_cpu_ms={cpu:.1f} graphs_per_s={batch / med * 1e3:.0f}", flush=True)
 
 
 def train_step():
     idx = np.random.randint(0, len(train), 32)
     adj = to_tensor([train[i] for i in idx])
-    x = torch.zeros(32, N, 1)
+    x = torch.zeros(32, N, 1, device=device)
     flags = adj.sum(-1).gt(1e-5).to(dtype=torch.float32)
     xb, noisy, fb, targets = gen_list_of_data(x, adj, flags, SIGMAS)
     opt.zero_grad()
@@ -124,7 +133,7 @@ for b in (192, 1026):
     idx = np.random.randint(0, len(train), b // len(SIGMAS))
     adj = to_tensor([train[i] for i in idx])
     flags = adj.sum(-1).gt(1e-5).to(dtype=torch.float32)
-    x = torch.zeros(b // len(SIGMAS), N, 1)
+    x = torch.zeros(b // len(SIGMAS), N, 1, device=device)
     xb, noisy, fb, _ = gen_list_of_data(x, adj, flags, SIGMAS)
     with torch.no_grad():
         res = timed(2, iters if b < 500 else max(5, (iters + 1) // 2),

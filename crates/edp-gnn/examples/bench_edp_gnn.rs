@@ -11,8 +11,10 @@
 //! * one Langevin step of 1026 graphs as the sampler runs it (grouped by node count, noise
 //!   drawn per graph on the CPU included).
 //!
-//! Usage: `bench_edp_gnn [--threads N] [--iters K] [--data community_small.g6]`.
-//! Prints one line per measurement: `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=…`.
+//! Usage: `bench_edp_gnn [--threads N] [--iters K] [--data community_small.g6] [--device cpu|cuda]`.
+//! Prints one line per measurement: `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=…`
+//! (with `device=cuda` on the GPU, where every timed call ends by reading a value back, which
+//! waits for the device).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ struct Args {
     iters: usize,
     data: PathBuf,
     only: Option<String>,
+    device: Device,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         data: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/datasets/gdss/community_small.g6"),
         only: None,
+        device: Device::Cpu,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -54,6 +58,13 @@ fn parse_args() -> Result<Args, String> {
             "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--data" => args.data = PathBuf::from(value()?),
             "--only" => args.only = Some(value()?),
+            "--device" => {
+                args.device = match value()?.as_str() {
+                    "cpu" => Device::Cpu,
+                    "cuda" => Device::Cuda(0),
+                    other => return Err(format!("--device {other}: expected cpu or cuda")),
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -122,11 +133,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let train = &graphs[20..];
     let cfg = EdpGnnConfig::default();
     let n = cfg.max_nodes;
-    let vs = nn::VarStore::new(Device::Cpu);
+    let dev = args.device;
+    if dev != Device::Cpu && !tch::Cuda::is_available() {
+        return Err("--device cuda: CUDA is not available".into());
+    }
+    let vs = nn::VarStore::new(dev);
     let model = EdpGnnModel::build_seeded(&vs.root(), &cfg, 0)?;
     let mut adam = Adam::new(&vs, AdamConfig::default());
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let th = args.threads;
+    let th = match dev {
+        Device::Cpu => args.threads.to_string(),
+        _ => format!("{} device=cuda", args.threads),
+    };
 
     let run = |what: &str| args.only.as_deref().is_none_or(|o| what.starts_with(o));
 
@@ -162,6 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .randn_sym_with(&[cfg.sigmas.len() as i64], n as i64)
             .transpose(0, 1);
         let p = perturb(batch.adj(), &flags, &cfg.sigmas, &z)?;
+        let (noisy, pflags) = (p.noisy.to_device(dev), p.flags.to_device(dev));
         let counts: Vec<usize> = graphs
             .iter()
             .map(|g| g.n())
@@ -179,11 +198,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (med, min, cpu) = time(2, iters, || {
                 let s = tch::no_grad(|| {
                     if padded {
-                        model.score(&p.noisy, &p.flags, Conditioning::SigmaMajor, false)
+                        model.score(&noisy, &pflags, Conditioning::SigmaMajor, false)
                     } else {
                         model
                             .network()
-                            .score_prefix(&p.noisy, &counts, Conditioning::SigmaMajor)
+                            .score_prefix(&noisy, &counts, Conditioning::SigmaMajor)
                     }
                 })
                 .unwrap();
