@@ -2,7 +2,8 @@
 # cuda_check.sh: the GPU check, run on a machine with an NVIDIA GPU and PyTorch 2.11 (no Rust
 # needed there). Build on a machine with this repository's libtorch, then copy BIN_DIR over:
 #
-#   cargo build --release -p graphdiff -p edp-gnn --example bench_edp_gnn
+#   cargo build --release -p graphdiff
+#   cargo build --release -p edp-gnn --example bench_edp_gnn
 #   cargo test -p edp-gnn --features cuda --no-run     # the parity and cuda test executables
 #   mkdir -p bin && cp target/release/graphdiff target/release/examples/bench_edp_gnn bin/
 #   cp target/debug/deps/parity-<hash> bin/parity; cp target/debug/deps/cuda-<hash> bin/cuda
