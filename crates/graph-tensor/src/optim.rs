@@ -202,6 +202,28 @@ pub const MOMENT1_PREFIX: &str = "adam.m/";
 /// Name prefix of second moments in saved state.
 pub const MOMENT2_PREFIX: &str = "adam.v/";
 
+/// One Adam moment update in place, returning the parameter decrement for gradient `g` at
+/// step `t` (1-based), as torch computes it: `m ← β1 m + (1 − β1) g`, `v ← β2 v + (1 − β2) g²`,
+/// `denom = √v / √(1 − β2^t) + eps`, decrement `lr / (1 − β1^t) · m / denom`. The one place
+/// of this arithmetic for the per-variable and the flat step, so they agree bit for bit.
+fn adam_update(
+    c: &AdamConfig,
+    m: &mut Tensor,
+    v: &mut Tensor,
+    g: &Tensor,
+    t: u64,
+    lr: f64,
+) -> Tensor {
+    let _ = m.g_mul_scalar_(c.beta1);
+    let _ = m.g_add_(&(g * (1.0 - c.beta1)));
+    let _ = v.g_mul_scalar_(c.beta2);
+    let _ = v.g_add_(&(g.square() * (1.0 - c.beta2)));
+    let bc1 = 1.0 - c.beta1.powf(t as f64);
+    let bc2 = 1.0 - c.beta2.powf(t as f64);
+    let denom = v.sqrt() / bc2.sqrt() + c.eps;
+    (&*m / denom) * (lr / bc1)
+}
+
 impl Adam {
     /// An optimizer over every trainable variable of `vs` (sorted by name), moments zero.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Self {
@@ -307,14 +329,7 @@ impl Adam {
     /// One Adam step with learning rate `lr` (the scheduled rate). Variables without a
     /// gradient are skipped and their step counts do not advance, as in torch.
     pub fn step(&mut self, lr: f64) {
-        let AdamConfig {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            decoupled,
-            ..
-        } = self.config.clone();
+        let (weight_decay, decoupled) = (self.config.weight_decay, self.config.decoupled);
         let scale = self.grad_scale;
         if self.step_flat(lr) {
             return;
@@ -338,16 +353,7 @@ impl Adam {
                         g = &g + &s.var * weight_decay;
                     }
                 }
-                // m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g²
-                let _ = s.m.g_mul_scalar_(beta1);
-                let _ = s.m.g_add_(&(&g * (1.0 - beta1)));
-                let _ = s.v.g_mul_scalar_(beta2);
-                let _ = s.v.g_add_(&(g.square() * (1.0 - beta2)));
-                // torch: denom = sqrt(v) / sqrt(1 − β2^t) + eps ; p ← p − lr / (1 − β1^t) · m / denom
-                let bc1 = 1.0 - beta1.powf(s.steps as f64);
-                let bc2 = 1.0 - beta2.powf(s.steps as f64);
-                let denom = s.v.sqrt() / bc2.sqrt() + eps;
-                let update = (&s.m / denom) * (lr / bc1);
+                let update = adam_update(&self.config, &mut s.m, &mut s.v, &g, s.steps, lr);
                 let _ = s.var.g_sub_(&update);
             }
         });
@@ -360,15 +366,8 @@ impl Adam {
         let Some(flat) = &mut self.flat else {
             return false;
         };
-        let AdamConfig {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            ..
-        } = self.config.clone();
         let steps = self.slots.first().map_or(0, |s| s.steps);
-        if weight_decay != 0.0 || self.slots.iter().any(|s| s.steps != steps) {
+        if self.config.weight_decay != 0.0 || self.slots.iter().any(|s| s.steps != steps) {
             return false;
         }
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.var.grad()).collect();
@@ -382,16 +381,8 @@ impl Adam {
             if scale != 1.0 {
                 g *= scale;
             }
-            // m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g²  (as in `step`)
-            let _ = flat.m.g_mul_scalar_(beta1);
-            let _ = flat.m.g_add_(&(&g * (1.0 - beta1)));
-            let _ = flat.v.g_mul_scalar_(beta2);
-            let _ = flat.v.g_add_(&(g.square() * (1.0 - beta2)));
             let t = steps + 1;
-            let bc1 = 1.0 - beta1.powf(t as f64);
-            let bc2 = 1.0 - beta2.powf(t as f64);
-            let denom = flat.v.sqrt() / bc2.sqrt() + eps;
-            let update = (&flat.m / denom) * (lr / bc1);
+            let update = adam_update(&self.config, &mut flat.m, &mut flat.v, &g, t, lr);
             let mut offset = 0i64;
             for s in &mut self.slots {
                 let n = s.var.numel() as i64;
