@@ -4,7 +4,8 @@
 //! official training split), with the official network:
 //!
 //! * one training step at batch 32 (× 6 σ = 192 graphs through the network): noise, forward
-//!   in train mode, the official loss, backward, Adam, reading the loss value;
+//!   in train mode, the official loss, backward, Adam, reading the loss value; and its
+//!   forward alone (`train_forward`: noise, forward, loss);
 //! * one score evaluation (eval mode, no gradients) of 192 and of 1026 noisy graphs, in the
 //!   official padded layout (`score_eval_padded_*`, every pair of the 20-node padding) and
 //!   padding-free (`score_eval_*`, [`edp_gnn::EdpGnn::score_prefix`], the same output);
@@ -164,6 +165,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(
             out,
             "rust train_step threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+            32.0 / med * 1e3
+        )?;
+    }
+
+    // The training step's forward alone (noise, train-mode forward, loss; no backward, no
+    // optimizer): with `train_step` it splits a step into forward and the rest.
+    if run("train_forward") {
+        let (med, min, cpu) = time(3, args.iters, || {
+            let batch = DenseBatch::from_graphs(pick(&mut rng, train, 32), n, Device::Cpu).unwrap();
+            let mut noise = NoiseSource::for_step(7, step, 32, Device::Cpu);
+            step += 1;
+            let loss = model.loss(&batch, true, &mut noise).unwrap();
+            let _ = loss.double_value(&[]);
+        });
+        writeln!(
+            out,
+            "rust train_forward threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
             32.0 / med * 1e3
         )?;
     }
