@@ -329,11 +329,11 @@ impl Adam {
     /// One Adam step with learning rate `lr` (the scheduled rate). Variables without a
     /// gradient are skipped and their step counts do not advance, as in torch.
     pub fn step(&mut self, lr: f64) {
-        let (weight_decay, decoupled) = (self.config.weight_decay, self.config.decoupled);
-        let scale = self.grad_scale;
         if self.step_flat(lr) {
             return;
         }
+        let (weight_decay, decoupled) = (self.config.weight_decay, self.config.decoupled);
+        let scale = self.grad_scale;
         tch::no_grad(|| {
             for s in &mut self.slots {
                 let grad = s.var.grad();
