@@ -16,6 +16,7 @@
 pub mod datasets;
 pub mod graph;
 pub mod io;
+pub mod malloc;
 
 #[cfg(feature = "torch")]
 pub mod baseline;

@@ -34,6 +34,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Keep freed tensor memory in the process instead of faulting it in again every step.
+    graph_tensor::malloc::tune_for_tensors();
     // Warnings from the libraries (e.g. self-loops dropped while reading an edge list) reach
     // stderr for every command; RUST_LOG selects more.
     cmd::models::init_logging();
