@@ -57,7 +57,7 @@ for line in open(sys.argv[1]):
     kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
     key = (f[1], int(kv["threads"]), f[0])
     rows.setdefault(key, []).append((float(kv["median_ms"]), float(kv["min_ms"])))
-batch = lambda q: 32 if q == "train_step" else int(re.findall(r"\d+$", q)[0])
+batch = lambda q: 32 if q.startswith("train") else int(re.findall(r"\d+$", q)[0])
 meds = {}
 for (q, t, code), v in sorted(rows.items()):
     med = statistics.median(m for m, _ in v)
@@ -66,7 +66,7 @@ for (q, t, code), v in sorted(rows.items()):
 # Speed-up of each Rust quantity over the official code computing the same output: the
 # padding-free evaluation and the sampler step are compared with the official padded
 # evaluation of the same batch size (the official sampler step is that evaluation plus noise).
-ref = {"train_step": "train_step", "score_eval_padded_192": "score_eval_padded_192",
+ref = {"train_step": "train_step", "train_step_autograd": "train_step", "score_eval_padded_192": "score_eval_padded_192",
        "score_eval_192": "score_eval_padded_192", "score_eval_padded_1026": "score_eval_padded_1026",
        "score_eval_1026": "score_eval_padded_1026", "langevin_step_1026": "score_eval_padded_1026"}
 lines = []

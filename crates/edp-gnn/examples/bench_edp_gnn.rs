@@ -4,15 +4,20 @@
 //! official training split), with the official network:
 //!
 //! * one training step at batch 32 (× 6 σ = 192 graphs through the network): noise, forward
-//!   in train mode, the official loss, backward, Adam, reading the loss value; and its
-//!   forward alone (`train_forward`: noise, forward, loss);
+//!   in train mode, the official loss, backward, Adam, reading the loss value, as the
+//!   training loop runs it (`train_step`, [`DiffusionModel::loss_backward`]: on the CPU the
+//!   edge MLPs' hand-written backward); the same step with libtorch's autograd throughout
+//!   (`train_step_autograd`); and the forward alone (`train_forward`: noise, autograd
+//!   forward, loss);
 //! * one score evaluation (eval mode, no gradients) of 192 and of 1026 noisy graphs, in the
 //!   official padded layout (`score_eval_padded_*`, every pair of the 20-node padding) and
 //!   padding-free (`score_eval_*`, [`edp_gnn::EdpGnn::score_prefix`], the same output);
 //! * one Langevin step of 1026 graphs as the sampler runs it (grouped by node count, noise
 //!   drawn per graph on the CPU included).
 //!
-//! Usage: `bench_edp_gnn [--threads N] [--iters K] [--data community_small.g6] [--device cpu|cuda]`.
+//! Usage: `bench_edp_gnn [--threads N] [--iters K] [--data community_small.g6] [--device cpu|cuda]
+//! [--only PREFIX] [--default-malloc]`. Like the `graphdiff` binary, it applies
+//! [`graph_tensor::malloc::tune_for_tensors`] unless `--default-malloc` is given.
 //! Prints one line per measurement: `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=…`
 //! (with `device=cuda` on the GPU, where every timed call ends by reading a value back, which
 //! waits for the device).
@@ -38,6 +43,7 @@ struct Args {
     data: PathBuf,
     only: Option<String>,
     device: Device,
+    default_malloc: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             .join("../../../shared/datasets/gdss/community_small.g6"),
         only: None,
         device: Device::Cpu,
+        default_malloc: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--data" => args.data = PathBuf::from(value()?),
             "--only" => args.only = Some(value()?),
+            "--default-malloc" => args.default_malloc = true,
             "--device" => {
                 args.device = match value()?.as_str() {
                     "cpu" => Device::Cpu,
@@ -120,6 +128,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, graphs: &'a [Graph], k: usize) -> Vec<&'a Grap
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    // As the graphdiff binary does (graph_tensor::malloc); `--default-malloc` measures without.
+    if !args.default_malloc {
+        graph_tensor::malloc::tune_for_tensors();
+    }
     tch::set_num_threads(args.threads);
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -157,6 +169,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut noise = NoiseSource::for_step(7, step, 32, Device::Cpu);
             step += 1;
             adam.zero_grad();
+            let loss = model.loss_backward(&batch, &mut noise).unwrap();
+            adam.step(1e-3);
+            let _ = loss.double_value(&[]);
+        });
+        writeln!(
+            out,
+            "rust train_step threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+            32.0 / med * 1e3
+        )?;
+    }
+
+    // The same step with libtorch's autograd throughout (`loss` then `backward`), as before
+    // the hand-written edge-MLP backward: the same gradient, for the A/B.
+    if run("train_step_autograd") {
+        let (med, min, cpu) = time(3, args.iters, || {
+            let batch = DenseBatch::from_graphs(pick(&mut rng, train, 32), n, Device::Cpu).unwrap();
+            let mut noise = NoiseSource::for_step(7, step, 32, Device::Cpu);
+            step += 1;
+            adam.zero_grad();
             let loss = model.loss(&batch, true, &mut noise).unwrap();
             loss.backward();
             adam.step(1e-3);
@@ -164,7 +195,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         writeln!(
             out,
-            "rust train_step threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
+            "rust train_step_autograd threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
             32.0 / med * 1e3
         )?;
     }

@@ -39,6 +39,7 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::config::EdpGnnConfig;
 use crate::error::{input_err, EdpGnnError, Result};
 
+mod fused;
 mod packed;
 
 /// Width of the node-feature input: the official preprocessing gives every node the feature
@@ -112,6 +113,42 @@ pub struct LayerTrace {
     pub x: Tensor,
     /// The new adjacency stack: `[B, C_out, N, N]`.
     pub adjs: Tensor,
+}
+
+/// How the gradient of a train-mode forward from [`EdpGnn::forward_train_tape`] is taken:
+/// call [`TrainTape::backward`] with a loss computed from its score.
+///
+/// On the CPU the edge MLPs run outside libtorch's autograd, with a hand-written backward
+/// (`network/fused.rs`), so `loss.backward()` alone would reach only the output head;
+/// `backward` carries the gradient through every layer. Elsewhere it is `loss.backward()`.
+pub struct TrainTape<'a> {
+    inner: TapeInner<'a>,
+}
+
+enum TapeInner<'a> {
+    Autograd,
+    Fused(&'a EdpGnn, packed::FusedTape),
+}
+
+impl std::fmt::Debug for TrainTape<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.inner {
+            TapeInner::Autograd => "TrainTape(autograd)",
+            TapeInner::Fused(..) => "TrainTape(fused edge MLPs)",
+        })
+    }
+}
+
+impl TrainTape<'_> {
+    /// Accumulates the gradient of `loss` (a scalar computed from the tape's score) into
+    /// every parameter's `.grad`, exactly as `loss.backward()` through [`EdpGnn::forward_t`]
+    /// in train mode would (up to float rounding).
+    pub fn backward(self, loss: &Tensor) {
+        match self.inner {
+            TapeInner::Autograd => loss.backward(),
+            TapeInner::Fused(net, tape) => net.backward_fused(tape, loss),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,6 +826,38 @@ impl EdpGnn {
         let mut trace = Vec::with_capacity(self.layers.len());
         let score = self.forward_impl(x, adj, flags, &level, train, Some(&mut trace));
         Ok((score, trace))
+    }
+
+    /// Train-mode forward for training: the score of [`EdpGnn::forward_t`] with `train`
+    /// true (BatchNorm batch statistics, running statistics updated), and the
+    /// [`TrainTape`] that takes its gradient. On the CPU the edge MLPs run with a
+    /// hand-written backward on the present pairs (faster, the same math); on other devices
+    /// this is `forward_t` and `loss.backward()`.
+    pub fn forward_train_tape(
+        &self,
+        x: &Tensor,
+        adj: &Tensor,
+        flags: &Tensor,
+        cond: Conditioning<'_>,
+    ) -> Result<(Tensor, TrainTape<'_>)> {
+        let level = self.check_inputs(x, adj, flags, cond)?;
+        if adj.device() == Device::Cpu {
+            let (score, tape) = self.forward_train_fused(x, adj, flags, &level);
+            Ok((
+                score,
+                TrainTape {
+                    inner: TapeInner::Fused(self, tape),
+                },
+            ))
+        } else {
+            let score = self.forward_impl(x, adj, flags, &level, true, None);
+            Ok((
+                score,
+                TrainTape {
+                    inner: TapeInner::Autograd,
+                },
+            ))
+        }
     }
 
     /// Eval-mode score of graphs whose present nodes are a prefix: graph g has nodes

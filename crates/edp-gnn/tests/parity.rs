@@ -260,12 +260,26 @@ fn eval_and_train_float32_match_official() {
             normwise(&t.adjs, &c[&format!("train.layer{i}.adjs")])
         );
     }
-    assert_allclose("score_train", &score, &c["score_train"], 0.0, 2e-4);
-    let (loss, items) = score_matching_loss(&score, &inp.target, &sig).unwrap();
+    check_train_float32(&c, &vs, &score, &inp.target, |loss| loss.backward());
+}
+
+/// The train-mode checks of the float32 fixture: score, loss, the head's gradients, the
+/// structurally zero gradients and the BatchNorm running statistics after one train-mode
+/// forward; `backward` takes the loss's gradient.
+fn check_train_float32(
+    c: &HashMap<String, Tensor>,
+    vs: &nn::VarStore,
+    score: &Tensor,
+    target: &Tensor,
+    backward: impl FnOnce(&Tensor),
+) {
+    let sig = sigmas();
+    assert_allclose("score_train", score, &c["score_train"], 0.0, 2e-4);
+    let (loss, items) = score_matching_loss(score, target, &sig).unwrap();
     assert_allclose("loss (train)", &loss, &c["loss"], 1e-5, 1e-5);
     assert_allclose("loss_items (train)", &items, &c["loss_items"], 1e-5, 1e-5);
-    loss.backward();
-    let g = grads(&vs);
+    backward(&loss);
+    let g = grads(vs);
     let mut head_worst: f64 = 0.0;
     let mut zero_worst: f64 = 0.0;
     for (k, gv) in &g {
@@ -302,6 +316,20 @@ fn eval_and_train_float32_match_official() {
     assert!(bn_worst < 1e-5);
 }
 
+/// The training loop's path ([`EdpGnn::forward_train_tape`]: on the CPU the edge MLPs with
+/// their hand-written backward) meets the same float32 train-mode acceptance criteria.
+#[test]
+fn train_tape_float32_matches_official() {
+    let c = read("cases.safetensors");
+    let (vs, net) = official_net(Kind::Float);
+    let inp = inputs(&c, Kind::Float);
+    zero_grads(&vs);
+    let (score, tape) = net
+        .forward_train_tape(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor)
+        .unwrap();
+    check_train_float32(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
+}
+
 #[test]
 fn float64_matches_official_float64() {
     let c = read("cases.safetensors");
@@ -331,16 +359,29 @@ fn float64_matches_official_float64() {
     let score = net
         .forward_t(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor, true)
         .unwrap();
-    let e = normwise(&score, &c["score_train_f64"]);
+    check_train_float64(&c, &vs, &score, &inp.target, |loss| loss.backward());
+}
+
+/// The train-mode checks of the float64 references: score, loss, every gradient and the
+/// BatchNorm running statistics; `backward` takes the loss's gradient.
+fn check_train_float64(
+    c: &HashMap<String, Tensor>,
+    vs: &nn::VarStore,
+    score: &Tensor,
+    target: &Tensor,
+    backward: impl FnOnce(&Tensor),
+) {
+    let sig = sigmas();
+    let e = normwise(score, &c["score_train_f64"]);
     eprintln!("score_train_f64: normwise {e:.3e}");
     assert!(e < 1e-9);
-    let (loss, items) = score_matching_loss(&score, &inp.target, &sig).unwrap();
+    let (loss, items) = score_matching_loss(score, target, &sig).unwrap();
     let e = normwise(&loss, &c["loss_f64"]).max(normwise(&items, &c["loss_items_f64"]));
     eprintln!("loss_f64, loss_items_f64: {e:.3e}");
     assert!(e < 1e-9);
-    loss.backward();
+    backward(&loss);
 
-    let g = grads(&vs);
+    let g = grads(vs);
     let mut worst = (0.0, String::new());
     let mut zero_worst: f64 = 0.0;
     let mut first_linear = 0.0;
@@ -380,6 +421,21 @@ fn float64_matches_official_float64() {
     eprintln!("f64.bn_after_train: worst L2-rel {bn_worst:.3e}");
     assert_eq!(n, 20);
     assert!(bn_worst < 1e-8);
+}
+
+/// The training loop's path ([`EdpGnn::forward_train_tape`]) meets the float64 criteria:
+/// every gradient of the hand-written edge-MLP backward within 1e-8 of the official float64
+/// gradient.
+#[test]
+fn train_tape_float64_matches_official_float64() {
+    let c = read("cases.safetensors");
+    let (vs, net) = official_net(Kind::Double);
+    let inp = inputs(&c, Kind::Double);
+    zero_grads(&vs);
+    let (score, tape) = net
+        .forward_train_tape(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor)
+        .unwrap();
+    check_train_float64(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
 }
 
 #[test]

@@ -154,7 +154,9 @@ pub fn check_sampler<M: DiffusionModel>(
 /// Checks the loss contract of [`DiffusionModel::loss`] on `graphs` (padded to
 /// `max_nodes()`): a finite scalar that is a function of the batch and the noise source only
 /// (the same noise gives the same value, bitwise), that changes with the noise seed unless the
-/// model is noise-free, and whose gradient reaches at least one parameter of `vs`.
+/// model is noise-free, and whose gradient reaches at least one parameter of `vs`; and
+/// [`DiffusionModel::loss_backward`] gives the same loss and gradient (relative L2 within
+/// 1e-9 for a float64 model, 1e-3 for float32).
 pub fn check_loss<M: DiffusionModel>(
     model: &M,
     vs: &tch::nn::VarStore,
@@ -198,6 +200,52 @@ pub fn check_loss<M: DiffusionModel>(
     });
     if !reached {
         return Err(fail::<M>("the loss gradient reaches no parameter"));
+    }
+    // The training loop's `loss_backward` (a model may take part of the gradient by hand)
+    // gives the same loss and gradient as `loss` + `backward`, up to float rounding.
+    let params = vs.trainable_variables();
+    let flat = |ts: &[Tensor]| {
+        let parts: Vec<Tensor> = ts
+            .iter()
+            .map(|v| {
+                let g = v.grad();
+                if g.defined() {
+                    g.to_kind(Kind::Double).flatten(0, -1)
+                } else {
+                    v.zeros_like().to_kind(Kind::Double).flatten(0, -1)
+                }
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
+    };
+    let want = flat(&params);
+    for v in &params {
+        let mut v = v.shallow_clone();
+        v.zero_grad();
+    }
+    let mut noise = NoiseSource::for_step(seed, 0, batch.batch_size(), device);
+    let b = model
+        .loss_backward(&batch, &mut noise)
+        .map_err(|e| fail::<M>(format!("loss_backward failed: {e}")))?;
+    let vb = b.double_value(&[]);
+    let tol = if params.iter().all(|v| v.kind() == Kind::Double) {
+        1e-9
+    } else {
+        1e-3
+    };
+    if (vb - va).abs() > tol * va.abs().max(1e-12) {
+        return Err(fail::<M>(format!(
+            "loss_backward's loss {vb} differs from loss's {va}"
+        )));
+    }
+    let got = flat(&params);
+    let norm = want.norm().double_value(&[]);
+    let diff = (&got - &want).norm().double_value(&[]);
+    if diff.is_nan() || diff > tol * norm {
+        return Err(fail::<M>(format!(
+            "loss_backward's gradient differs from loss + backward's by {:.3e} (relative L2)",
+            diff / norm
+        )));
     }
     Ok(())
 }

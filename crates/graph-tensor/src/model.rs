@@ -164,6 +164,33 @@ pub trait DiffusionModel: Sized {
         noise: &mut NoiseSource,
     ) -> Result<Tensor, ModelError>;
 
+    /// The training loss of `batch` in training mode, with its gradient accumulated into
+    /// the parameters' `.grad`: what the training loop calls each step. Returns the loss
+    /// value (a scalar tensor; its autograd graph is no longer needed).
+    ///
+    /// The default is [`DiffusionModel::loss`] with `train` true followed by
+    /// `loss.backward()`. A model whose training forward takes part of its gradient outside
+    /// libtorch's autograd (a hand-written backward) overrides it; its gradient must equal
+    /// the default's up to float rounding.
+    fn loss_backward(
+        &self,
+        batch: &DenseBatch,
+        noise: &mut NoiseSource,
+    ) -> Result<Tensor, ModelError> {
+        let loss = self.loss(batch, true, noise)?;
+        // A loss of another shape is the caller's to report (the training loop names it).
+        if loss.numel() == 1 {
+            if !loss.requires_grad() {
+                return Err(ModelError::Invalid(format!(
+                    "{}: the training loss does not depend on any parameter",
+                    Self::NAME
+                )));
+            }
+            loss.backward();
+        }
+        Ok(loss)
+    }
+
     /// Samples one graph per entry of `node_counts` (`seeds[i]` drives graph `i`) on
     /// `device`. Returns a 0/1 batch. `progress(done, total)` reports network evaluations
     /// done so far in this call. Runs without gradients.

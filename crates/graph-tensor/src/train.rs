@@ -489,7 +489,7 @@ pub fn train<M: DiffusionModel>(
             device,
         );
         opt.zero_grad();
-        let loss = model.loss(&batch, true, &mut noise)?;
+        let loss = model.loss_backward(&batch, &mut noise)?;
         if loss.numel() != 1 {
             return Err(ModelError::Invalid(format!(
                 "{}: loss has shape {:?}, expected a scalar",
@@ -505,10 +505,11 @@ pub fn train<M: DiffusionModel>(
             step: s + 1,
             last_checkpoint: last_checkpoint.clone(),
         };
+        // The gradient is already taken (`loss_backward`), but no step has been made: the
+        // parameters are still those of the last good step.
         if !value.is_finite() {
             return Err(non_finite("the training loss", value));
         }
-        loss.backward();
         let grad_norm = match train_cfg.grad_clip {
             Some(c) => opt.clip_grad_norm(c),
             None => opt.grad_norm(),

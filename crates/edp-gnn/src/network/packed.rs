@@ -33,6 +33,7 @@
 
 use tch::{Device, Kind, Tensor};
 
+use super::fused::{self, host_f64, EdgeTape, HostRows};
 use super::{EdgeMlp, EdpGnn, LayerTrace, Levels, ReadScore, BN_EPS, BN_MOMENTUM};
 
 /// Fraction of the padded batch's ordered pairs that join two present nodes:
@@ -104,6 +105,8 @@ pub(super) struct Packing {
     padded_offdiag: Tensor,
     /// Number of present pairs `R`.
     r: i64,
+    /// The rows on the host, for the hand-written edge MLP ([`super::fused`]).
+    pub(super) host: HostRows,
 }
 
 impl Packing {
@@ -202,6 +205,24 @@ impl Packing {
                 _ => upper_runs.push((l, 1)),
             }
         }
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for (i, &l) in row_level.iter().enumerate() {
+            match runs.last_mut() {
+                Some(run) if run.0 == l as usize => run.2 = i + 1,
+                _ => runs.push((l as usize, i, i + 1)),
+            }
+        }
+        let u32s = |v: &[i64]| -> Vec<u32> { v.iter().map(|&x| x as u32).collect() };
+        let host = HostRows {
+            r: r as usize,
+            t: row_weight.len(),
+            row_u: u32s(&row_u),
+            row_v: u32s(&row_v),
+            tail_weight: row_weight[r as usize..].to_vec(),
+            transpose: u32s(&transpose),
+            runs,
+            total: (b * n * n) as f64,
+        };
         let long = |v: &[i64]| Tensor::from_slice(v).to_device(device);
         let t = row_weight.len() as i64;
         let upper_lower: Vec<i64> = upper_flat.iter().chain(&lower_flat).copied().collect();
@@ -227,6 +248,7 @@ impl Packing {
                 .to_kind(kind)
                 .to_device(device),
             r,
+            host,
         }
     }
 
@@ -308,6 +330,148 @@ impl EdpGnn {
             .view([b, n, n]);
         let constant = self.zero_input_response(level, b);
         dense + &pk.padded_offdiag * constant.view([b, 1, 1])
+    }
+}
+
+/// One EDP layer of a [`FusedTape`].
+struct FusedLayer {
+    /// The edge MLP's saved activations.
+    edge: EdgeTape,
+    /// The GIN's output on the present nodes `[K, F]` and the absent-node constant `[F]`,
+    /// attached to the GIN's autograd graph.
+    x_o: Tensor,
+    x_pad: Tensor,
+    /// `x_o` detached, as the next layer's GIN input (a leaf that collects its gradient).
+    x_leaf: Tensor,
+    /// The layer's output on the present pairs `[R, C_out]`, a leaf that collects the
+    /// gradients of the head and of the next GIN.
+    out_leaf: Tensor,
+}
+
+/// The state [`super::TrainTape::backward`] needs after [`EdpGnn::forward_train_fused`].
+pub(super) struct FusedTape {
+    rows: HostRows,
+    layers: Vec<FusedLayer>,
+}
+
+impl EdpGnn {
+    /// Train-mode forward with the hand-written edge MLPs (`fused.rs`) on the packed rows:
+    /// the same values as [`EdpGnn::forward_train_packed`] (up to float rounding), and the
+    /// same BatchNorm running-statistics update. Returns the score `[B, N, N]`, whose autograd
+    /// graph ends at leaves (each layer's output, each GIN's input), and the tape with which
+    /// [`super::TrainTape::backward`] carries the gradient through the edge MLPs.
+    pub(super) fn forward_train_fused(
+        &self,
+        x: &Tensor,
+        adj: &Tensor,
+        flags: &Tensor,
+        level: &Levels,
+    ) -> (Tensor, FusedTape) {
+        let (kind, device) = (adj.kind(), adj.device());
+        let s = adj.size();
+        let (b, n) = (s[0], s[1]);
+        let levels: Vec<i64> = match level {
+            Levels::PerSample(_, host) => host.clone(),
+            Levels::Uniform(l) => vec![*l; b as usize],
+        };
+        let pk = Packing::new(flags, &levels, kind, device);
+        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
+        let eye = Tensor::eye(n, (kind, device));
+        let a = adj.unsqueeze(1);
+        let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
+        let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
+        let rows0 = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1).detach(); // [R, 2]
+        let mut rows_host = host_f64(&rows0);
+        let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
+        stack_rows.push(rows0);
+        let f_in = x.size()[2];
+        let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let x_o = layer
+                .gin
+                .forward_packed(&x_rows, &adjs, &eye, &pk.node_flat);
+            let x_pad = layer.gin.padded_output();
+            let f = x_pad.size()[0];
+            let nodes = host_f64(&Tensor::cat(
+                &[x_o.detach(), x_pad.detach().view([1, f])],
+                0,
+            ));
+            let (out, edge) = fused::edge_forward(&layer.edge, &rows_host, &nodes, &pk.host);
+            let c_out = layer.edge.lin[2].out_dim();
+            let out_leaf = Tensor::from_slice(&out)
+                .to_kind(kind)
+                .view([pk.r, c_out])
+                .set_requires_grad(true);
+            let x_leaf = x_o.detach().set_requires_grad(true);
+            adjs = pk.to_dense(&out_leaf);
+            stack_rows.push(out_leaf.shallow_clone());
+            x_rows = x_leaf.shallow_clone();
+            rows_host = out;
+            layers.push(FusedLayer {
+                edge,
+                x_o,
+                x_pad,
+                x_leaf,
+                out_leaf,
+            });
+        }
+        let u = Tensor::cat(&stack_rows, 1).index_select(0, &pk.upper);
+        let out = self.head.forward_rows(&u, &pk.upper_runs, &pk.upper_level);
+        let both = Tensor::cat(&[&out, &out], 0);
+        let dense = Tensor::zeros([b * n * n], (kind, device))
+            .index_copy(0, &pk.upper_lower_flat, &both)
+            .view([b, n, n]);
+        let constant = self.zero_input_response(level, b);
+        let score = dense + &pk.padded_offdiag * constant.view([b, 1, 1]);
+        let tape = FusedTape {
+            rows: pk.host,
+            layers,
+        };
+        (score, tape)
+    }
+
+    /// The backward of [`EdpGnn::forward_train_fused`] for `loss` (a function of its score):
+    /// autograd through the head, then layer by layer from the last, the edge MLP's
+    /// hand-written backward and autograd through the GIN. Accumulates into every
+    /// parameter's gradient exactly what `loss.backward()` through the autograd forward would.
+    pub(super) fn backward_fused(&self, tape: FusedTape, loss: &Tensor) {
+        loss.backward();
+        let mut from_next: Option<Vec<f64>> = None;
+        for (i, (layer, saved)) in self.layers.iter().zip(&tape.layers).enumerate().rev() {
+            let kind = saved.x_o.kind();
+            let g = saved.out_leaf.grad();
+            let mut g_out = if g.defined() {
+                host_f64(&g)
+            } else {
+                vec![0.0; saved.out_leaf.numel()]
+            };
+            if let Some(extra) = from_next.take() {
+                for (a, b) in g_out.iter_mut().zip(extra) {
+                    *a += b;
+                }
+            }
+            let grads = fused::edge_backward(&layer.edge, &saved.edge, &g_out, &tape.rows);
+            let (k, f) = (saved.x_o.size()[0], saved.x_pad.size()[0]);
+            let g_nodes = Tensor::from_slice(&grads.nodes)
+                .to_kind(kind)
+                .view([k + 1, f]);
+            let mut g_x = g_nodes.narrow(0, 0, k);
+            let next = saved.x_leaf.grad();
+            if next.defined() {
+                g_x += next;
+            }
+            // One backward for the GIN and the edge MLP's parameters: the gradient of
+            // Σ ⟨t, ∂t⟩ over the tensors t whose gradients ∂t are known.
+            let mut s = (&saved.x_o * g_x).sum(kind) + (&saved.x_pad * g_nodes.get(k)).sum(kind);
+            for (p, g) in &grads.params {
+                s += (p * g).sum(kind);
+            }
+            s.backward();
+            if i > 0 {
+                from_next = Some(grads.rows_in);
+            }
+        }
     }
 }
 
@@ -635,6 +799,54 @@ mod tests {
                     "{what}: only {nonzero} non-zero gradients/buffers"
                 );
             }
+        }
+    }
+
+    /// The hand-written edge MLPs (`fused.rs`) with their backward give the padded
+    /// autograd forward's score, every parameter's gradient and the BatchNorm running
+    /// statistics, in float64, for σ-major and shuffled per-sample levels, also when the
+    /// loss reaches the score nonlinearly.
+    #[test]
+    fn fused_train_forward_and_backward_equal_autograd() {
+        for (seed, shuffled) in [(5u64, false), (6, true)] {
+            let (x, adj, flags) = batch(seed);
+            let b = adj.size()[0];
+            let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
+            let cond = if shuffled {
+                Conditioning::PerSample(&lv_tensor)
+            } else {
+                Conditioning::SigmaMajor
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+            let w: Vec<f64> = (0..b * 49).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let target = Tensor::from_slice(&w).view([b, 7, 7]);
+            let loss = |score: &Tensor| (score - &target).square().sum(Kind::Double);
+
+            let (vs_p, net_p) = network(seed);
+            let score_p = net_p.forward_t(&x, &adj, &flags, cond, true).unwrap();
+            loss(&score_p).backward();
+
+            let (vs_f, net_f) = network(seed);
+            let (score_f, tape) = net_f.forward_train_tape(&x, &adj, &flags, cond).unwrap();
+            assert!(format!("{tape:?}").contains("fused"));
+            tape.backward(&loss(&score_f));
+
+            let d = max_diff(&score_f, &score_p);
+            assert!(d < 1e-10, "score differs by {d:e}");
+            let gp = grads_and_buffers(&vs_p);
+            let gf = grads_and_buffers(&vs_f);
+            assert_eq!(gp.len(), gf.len());
+            let mut nonzero = 0;
+            for ((name, p), (name_f, f)) in gp.iter().zip(&gf) {
+                assert_eq!(name, name_f);
+                let scale = p.abs().max().double_value(&[]).max(1e-3);
+                let d = max_diff(p, f) / scale;
+                assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
+                if p.abs().max().double_value(&[]) > 1e-12 {
+                    nonzero += 1;
+                }
+            }
+            assert!(nonzero > 250, "only {nonzero} non-zero gradients/buffers");
         }
     }
 }
