@@ -2,8 +2,9 @@
 # bench_edp_gnn.sh: EDP-GNN speed (BENCHMARKS.md, "EDP-GNN speed"), 1 and 2 torch threads.
 #
 # Rust (release build of crates/edp-gnn/examples/bench_edp_gnn.rs): a training step at batch
-# 32 × 6 σ, one score evaluation of 192 and of 1026 graphs (official padded layout and
-# padding-free), one Langevin step of 1026 graphs as the sampler runs it.
+# 32 × 6 σ as the training loop runs it, a paired A/B of its two edge-MLP backwards
+# (hand-written, autograd), one score evaluation of 192 and of 1026 graphs (official padded
+# layout and padding-free), one Langevin step of 1026 graphs as the sampler runs it.
 #
 # Official code, A/B in the same session (optional): set GSM_CHECKOUT to a checkout of
 # ermongroup/GraphScoreMatching and PYTHON to a python with torch 2.11, numpy and networkx;
@@ -50,11 +51,15 @@ echo "|---|---|---|---|---|---|"
 python3 - "$OUT" <<'EOF'
 import re, statistics, sys
 rows = {}
+ab = {}
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) < 4 or f[0] not in ("rust", "official"):
         continue
     kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+    if f[1] == "ab_train_step":
+        ab.setdefault(int(kv["threads"]), []).append(kv)
+        continue
     key = (f[1], int(kv["threads"]), f[0])
     rows.setdefault(key, []).append((float(kv["median_ms"]), float(kv["min_ms"])))
 batch = lambda q: 32 if q.startswith("train") else int(re.findall(r"\d+$", q)[0])
@@ -66,7 +71,7 @@ for (q, t, code), v in sorted(rows.items()):
 # Speed-up of each Rust quantity over the official code computing the same output: the
 # padding-free evaluation and the sampler step are compared with the official padded
 # evaluation of the same batch size (the official sampler step is that evaluation plus noise).
-ref = {"train_step": "train_step", "train_step_autograd": "train_step", "score_eval_padded_192": "score_eval_padded_192",
+ref = {"train_step": "train_step", "score_eval_padded_192": "score_eval_padded_192",
        "score_eval_192": "score_eval_padded_192", "score_eval_padded_1026": "score_eval_padded_1026",
        "score_eval_1026": "score_eval_padded_1026", "langevin_step_1026": "score_eval_padded_1026"}
 lines = []
@@ -79,4 +84,11 @@ if lines:
     print("| quantity (Rust) | threads | speed-up over official (median) |")
     print("|---|---|---|")
     print("\n".join(lines))
+if ab:
+    print()
+    print("| training step, edge-MLP backward | threads | hand-written median ms | autograd median ms | paired autograd / hand-written |")
+    print("|---|---|---|---|---|")
+    for t, v in sorted(ab.items()):
+        m = lambda k: statistics.median(float(x[k]) for x in v)
+        print(f"| paired A/B ({len(v)} rounds) | {t} | {m('hand_written_median_ms'):.1f} | {m('autograd_median_ms'):.1f} | {m('paired_autograd_over_hand_written'):.3f} |")
 EOF

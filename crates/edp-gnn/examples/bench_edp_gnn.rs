@@ -5,10 +5,9 @@
 //!
 //! * one training step at batch 32 (× 6 σ = 192 graphs through the network): noise, forward
 //!   in train mode, the official loss, backward, Adam, reading the loss value, as the
-//!   training loop runs it (`train_step`, [`DiffusionModel::loss_backward`]: on the CPU the
-//!   edge MLPs' hand-written backward); the same step with libtorch's autograd throughout
-//!   (`train_step_autograd`); and the forward alone (`train_forward`: noise, autograd
-//!   forward, loss);
+//!   training loop runs it (`train_step`, [`DiffusionModel::loss_backward`]); a paired A/B
+//!   of the edge MLPs' hand-written backward and autograd (`ab_train_step`, alternating
+//!   steps); and the forward alone (`train_forward`: noise, autograd forward, loss);
 //! * one score evaluation (eval mode, no gradients) of 192 and of 1026 noisy graphs, in the
 //!   official padded layout (`score_eval_padded_*`, every pair of the 20-node padding) and
 //!   padding-free (`score_eval_*`, [`edp_gnn::EdpGnn::score_prefix`], the same output);
@@ -26,8 +25,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use edp_gnn::loss::perturb;
-use edp_gnn::{AnnealedLangevin, Conditioning, EdpGnnConfig, EdpGnnModel, SamplerConfig};
+use edp_gnn::loss::{perturb, score_matching_loss};
+use edp_gnn::{
+    AnnealedLangevin, Conditioning, EdgeBackward, EdpGnnConfig, EdpGnnModel, SamplerConfig,
+};
 use graph_tensor::batch::{degree_flags, DenseBatch};
 use graph_tensor::model::DiffusionModel;
 use graph_tensor::noise::NoiseSource;
@@ -35,7 +36,7 @@ use graph_tensor::optim::{Adam, AdamConfig};
 use graph_tensor::Graph;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{nn, Device, Kind};
+use tch::{nn, Device, Kind, Tensor};
 
 struct Args {
     threads: i32,
@@ -180,23 +181,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
 
-    // The same step with libtorch's autograd throughout (`loss` then `backward`), as before
-    // the hand-written edge-MLP backward: the same gradient, for the A/B.
-    if run("train_step_autograd") {
-        let (med, min, cpu) = time(3, args.iters, || {
+    // Paired A/B of the two ways of taking the training step's gradient through the edge
+    // MLPs (EdgeBackward::HandWritten and ::Autograd; the training loop's `Auto` picks one
+    // by the thread count): alternating single steps, so that the machine's slow and fast
+    // phases hit both; reports each one's median and the median of the per-pair ratios.
+    if run("ab_train_step") && dev == Device::Cpu {
+        let net = model.network();
+        let sigmas = cfg.sigmas.clone();
+        let mut one = |backward: EdgeBackward, step: u64| {
             let batch = DenseBatch::from_graphs(pick(&mut rng, train, 32), n, Device::Cpu).unwrap();
+            let t0 = Instant::now();
             let mut noise = NoiseSource::for_step(7, step, 32, Device::Cpu);
-            step += 1;
+            let flags = degree_flags(batch.adj());
+            let adj = batch.adj() * flags.unsqueeze(-1) * flags.unsqueeze(1);
+            let z = noise
+                .randn_sym_with(&[sigmas.len() as i64], n as i64)
+                .transpose(0, 1);
+            let p = perturb(&adj, &flags, &sigmas, &z).unwrap();
+            let x = Tensor::zeros([p.noisy.size()[0], n as i64, 1], (Kind::Float, Device::Cpu));
             adam.zero_grad();
-            let loss = model.loss(&batch, true, &mut noise).unwrap();
-            loss.backward();
+            let (score, tape) = net
+                .forward_train_tape(&x, &p.noisy, &p.flags, Conditioning::SigmaMajor, backward)
+                .unwrap();
+            let (loss, _) = score_matching_loss(&score, &p.target, &sigmas).unwrap();
+            tape.backward(&loss);
             adam.step(1e-3);
             let _ = loss.double_value(&[]);
-        });
+            t0.elapsed().as_secs_f64() * 1e3
+        };
+        let mut pairs = Vec::new();
+        for i in 0..args.iters as u64 + 2 {
+            let (hw, ag) = if i % 2 == 0 {
+                let hw = one(EdgeBackward::HandWritten, 2 * i);
+                (hw, one(EdgeBackward::Autograd, 2 * i + 1))
+            } else {
+                let ag = one(EdgeBackward::Autograd, 2 * i);
+                (one(EdgeBackward::HandWritten, 2 * i + 1), ag)
+            };
+            if i >= 2 {
+                pairs.push((hw, ag));
+            }
+        }
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let hw = med(pairs.iter().map(|p| p.0).collect());
+        let ag = med(pairs.iter().map(|p| p.1).collect());
+        let ratio = med(pairs.iter().map(|p| p.1 / p.0).collect());
         writeln!(
             out,
-            "rust train_step_autograd threads={th} median_ms={med:.1} min_ms={min:.1} thread_cpu_ms={cpu:.1} graphs_per_s={:.0}",
-            32.0 / med * 1e3
+            "rust ab_train_step threads={th} hand_written_median_ms={hw:.1} autograd_median_ms={ag:.1} paired_autograd_over_hand_written={ratio:.3}"
         )?;
     }
 

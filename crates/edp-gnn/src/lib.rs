@@ -48,5 +48,7 @@ pub use config::{EdpGnnConfig, NodeFlagRule, SamplerConfig};
 pub use error::{EdpGnnError, Result};
 pub use loss::{perturb, score_matching_loss, Perturbed};
 pub use model::{official_postprocess, EdpGnnModel};
-pub use network::{load_official_weights, Conditioning, EdpGnn, LayerTrace, TrainTape};
+pub use network::{
+    load_official_weights, Conditioning, EdgeBackward, EdpGnn, LayerTrace, TrainTape,
+};
 pub use sampler::{langevin_step, AnnealedLangevin, LangevinStep};

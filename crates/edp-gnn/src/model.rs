@@ -12,7 +12,7 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::config::{EdpGnnConfig, NodeFlagRule};
 use crate::error::EdpGnnError;
 use crate::loss::{perturb, score_matching_loss, Perturbed};
-use crate::network::{Conditioning, EdpGnn, IN_FEATURES};
+use crate::network::{Conditioning, EdgeBackward, EdpGnn, IN_FEATURES};
 use crate::sampler::{prefix_flags, quantize, AnnealedLangevin};
 
 impl From<EdpGnnError> for ModelError {
@@ -230,8 +230,9 @@ impl DiffusionModel for EdpGnnModel {
     }
 
     /// [`DiffusionModel::loss`] in train mode and its gradient, through
-    /// [`EdpGnn::forward_train_tape`]: on the CPU the edge MLPs' hand-written backward
-    /// (the same gradient as autograd's, tested to 1e-9 in float64), elsewhere autograd.
+    /// [`EdpGnn::forward_train_tape`] with [`EdgeBackward::Auto`]: on the CPU with one
+    /// libtorch thread the edge MLPs' hand-written backward (the same gradient as
+    /// autograd's, tested to 1e-9 in float64), otherwise autograd.
     fn loss_backward(
         &self,
         batch: &DenseBatch,
@@ -243,9 +244,13 @@ impl DiffusionModel for EdpGnnModel {
             [s[0], s[1], IN_FEATURES],
             (p.noisy.kind(), p.noisy.device()),
         );
-        let (score, tape) =
-            self.net
-                .forward_train_tape(&x, &p.noisy, &p.flags, Conditioning::SigmaMajor)?;
+        let (score, tape) = self.net.forward_train_tape(
+            &x,
+            &p.noisy,
+            &p.flags,
+            Conditioning::SigmaMajor,
+            EdgeBackward::Auto,
+        )?;
         let (loss, _items) = score_matching_loss(&score, &p.target, &self.config.sigmas)?;
         tape.backward(&loss);
         Ok(loss.detach())

@@ -115,12 +115,28 @@ pub struct LayerTrace {
     pub adjs: Tensor,
 }
 
+/// How [`EdpGnn::forward_train_tape`] takes the gradient through the edge MLPs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeBackward {
+    /// The faster of the two on this configuration: hand-written on the CPU when libtorch
+    /// runs one intra-op thread; autograd otherwise (with more threads libtorch parallelises
+    /// every op of the edge MLPs, the hand-written loops run on one thread: BENCHMARKS.md,
+    /// "EDP-GNN training step").
+    #[default]
+    Auto,
+    /// The hand-written backward (`network/fused.rs`); CPU only.
+    HandWritten,
+    /// libtorch's autograd throughout.
+    Autograd,
+}
+
 /// How the gradient of a train-mode forward from [`EdpGnn::forward_train_tape`] is taken:
 /// call [`TrainTape::backward`] with a loss computed from its score.
 ///
-/// On the CPU the edge MLPs run outside libtorch's autograd, with a hand-written backward
-/// (`network/fused.rs`), so `loss.backward()` alone would reach only the output head;
-/// `backward` carries the gradient through every layer. Elsewhere it is `loss.backward()`.
+/// With the hand-written backward ([`EdgeBackward`]) the edge MLPs run outside libtorch's
+/// autograd (`network/fused.rs`), so `loss.backward()` alone would reach only the output
+/// head; `backward` carries the gradient through every layer. With autograd it is
+/// `loss.backward()`.
 pub struct TrainTape<'a> {
     inner: TapeInner<'a>,
 }
@@ -830,18 +846,34 @@ impl EdpGnn {
 
     /// Train-mode forward for training: the score of [`EdpGnn::forward_t`] with `train`
     /// true (BatchNorm batch statistics, running statistics updated), and the
-    /// [`TrainTape`] that takes its gradient. On the CPU the edge MLPs run with a
-    /// hand-written backward on the present pairs (faster, the same math); on other devices
-    /// this is `forward_t` and `loss.backward()`.
+    /// [`TrainTape`] whose [`TrainTape::backward`] takes its gradient, by the method
+    /// `backward` selects (see [`EdgeBackward`]; every method gives the same gradient up to
+    /// float rounding).
     pub fn forward_train_tape(
         &self,
         x: &Tensor,
         adj: &Tensor,
         flags: &Tensor,
         cond: Conditioning<'_>,
+        backward: EdgeBackward,
     ) -> Result<(Tensor, TrainTape<'_>)> {
         let level = self.check_inputs(x, adj, flags, cond)?;
-        if adj.device() == Device::Cpu {
+        let cpu = adj.device() == Device::Cpu;
+        let hand_written = match backward {
+            EdgeBackward::Auto => cpu && tch::get_num_threads() <= 1,
+            EdgeBackward::HandWritten if !cpu => {
+                return Err(input_err(
+                    "backward",
+                    format!(
+                        "the hand-written edge-MLP backward runs on the CPU; the batch is on {:?}",
+                        adj.device()
+                    ),
+                ))
+            }
+            EdgeBackward::HandWritten => true,
+            EdgeBackward::Autograd => false,
+        };
+        if hand_written {
             let (score, tape) = self.forward_train_fused(x, adj, flags, &level);
             Ok((
                 score,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use edp_gnn::loss::score_matching_loss;
-use edp_gnn::network::{load_official_weights, Conditioning, EdpGnn};
+use edp_gnn::network::{load_official_weights, Conditioning, EdgeBackward, EdpGnn};
 use edp_gnn::sampler::langevin_step;
 use edp_gnn::EdpGnnConfig;
 use tch::{nn, Device, Kind, Tensor};
@@ -31,6 +31,15 @@ fn device() -> Device {
         Device::Cuda(0)
     } else {
         Device::Cpu
+    }
+}
+
+/// The training path's backward: the hand-written one on the CPU, autograd on CUDA.
+fn train_tape_backward() -> EdgeBackward {
+    if device() == Device::Cpu {
+        EdgeBackward::HandWritten
+    } else {
+        EdgeBackward::Autograd
     }
 }
 
@@ -316,8 +325,8 @@ fn check_train_float32(
     assert!(bn_worst < 1e-5);
 }
 
-/// The training loop's path ([`EdpGnn::forward_train_tape`]: on the CPU the edge MLPs with
-/// their hand-written backward) meets the same float32 train-mode acceptance criteria.
+/// [`EdpGnn::forward_train_tape`] (on the CPU the edge MLPs with their hand-written
+/// backward) meets the same float32 train-mode acceptance criteria.
 #[test]
 fn train_tape_float32_matches_official() {
     let c = read("cases.safetensors");
@@ -325,7 +334,13 @@ fn train_tape_float32_matches_official() {
     let inp = inputs(&c, Kind::Float);
     zero_grads(&vs);
     let (score, tape) = net
-        .forward_train_tape(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor)
+        .forward_train_tape(
+            &inp.x,
+            &inp.adj,
+            &inp.flags,
+            Conditioning::SigmaMajor,
+            train_tape_backward(),
+        )
         .unwrap();
     check_train_float32(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
 }
@@ -423,9 +438,8 @@ fn check_train_float64(
     assert!(bn_worst < 1e-8);
 }
 
-/// The training loop's path ([`EdpGnn::forward_train_tape`]) meets the float64 criteria:
-/// every gradient of the hand-written edge-MLP backward within 1e-8 of the official float64
-/// gradient.
+/// [`EdpGnn::forward_train_tape`] meets the float64 criteria: on the CPU every gradient of
+/// the hand-written edge-MLP backward within 1e-8 of the official float64 gradient.
 #[test]
 fn train_tape_float64_matches_official_float64() {
     let c = read("cases.safetensors");
@@ -433,7 +447,13 @@ fn train_tape_float64_matches_official_float64() {
     let inp = inputs(&c, Kind::Double);
     zero_grads(&vs);
     let (score, tape) = net
-        .forward_train_tape(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor)
+        .forward_train_tape(
+            &inp.x,
+            &inp.adj,
+            &inp.flags,
+            Conditioning::SigmaMajor,
+            train_tape_backward(),
+        )
         .unwrap();
     check_train_float64(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
 }

@@ -286,7 +286,7 @@ pub(super) struct Tape<F> {
 pub(super) struct EdgeGrads {
     /// `[K + 1][F]`: the present nodes' features, then the absent-node constant.
     pub nodes: Vec<f64>,
-    /// Input adjacency rows `[R][C_in]`.
+    /// Input adjacency rows, channel-major `[C_in][R]`.
     pub rows_in: Vec<f64>,
     /// `(parameter, gradient)` for every parameter of the edge MLP, the gradient in the
     /// parameter's shape and kind.
@@ -344,130 +344,124 @@ fn sum_sq_dev<F: Real>(a: &[F], m: f64) -> f64 {
     acc.iter().sum::<f64>() + rest.iter().map(|x| (x.wide() - m).powi(2)).sum::<f64>()
 }
 
-/// Rows per block of the channel-major GEMMs (keeps a block's channels in L1).
+/// Rows per block of the channel-major matrix products (keeps a block in L1).
 const BLOCK: usize = 256;
 
-/// `out[o][t] = bias[o] + Σ_i w[o][i]·x[i][t]` for `t < len`, with `x` channel-major of
-/// stride `sx`, `out` of stride `so`; `w` is `[O][I]`.
-#[allow(clippy::too_many_arguments)]
+/// `y[t] = bias + Σ_i w[i]·x_i[t]` for `t < y.len()`, where `x_i = x[i·sx..]`: one output
+/// channel of a channel-major Linear.
 #[inline(always)]
-fn gemm_cm<F: Real>(
-    w: &[F],
-    bias: Option<&[F]>,
-    o_dim: usize,
-    i_dim: usize,
-    x: &[F],
-    sx: usize,
-    out: &mut [F],
-    so: usize,
-    len: usize,
-) {
+fn linear_channel<F: Real>(w: &[F], bias: F, x: &[F], sx: usize, y: &mut [F]) {
+    let len = y.len();
     let mut start = 0;
     while start < len {
         let end = (start + BLOCK).min(len);
-        for o in 0..o_dim {
-            let y = &mut out[o * so + start..o * so + end];
-            y.fill(bias.map_or(F::ZERO, |b| b[o]));
-            for i in 0..i_dim {
-                let c = w[o * i_dim + i];
-                let xi = &x[i * sx + start..i * sx + end];
-                for (y, &x) in y.iter_mut().zip(xi) {
-                    *y += c * x;
-                }
+        let yb = &mut y[start..end];
+        yb.fill(bias);
+        for (i, &c) in w.iter().enumerate() {
+            for (y, &x) in yb.iter_mut().zip(&x[i * sx + start..i * sx + end]) {
+                *y += c * x;
             }
         }
         start = end;
     }
 }
 
-/// `out[i][t] = Σ_o w[o][i]·g[o][t]` (the transposed map) for `t < len`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn gemm_cm_t<F: Real>(
-    w: &[F],
-    o_dim: usize,
-    i_dim: usize,
-    g: &[F],
-    sg: usize,
-    out: &mut [F],
-    so: usize,
-    len: usize,
-) {
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        for i in 0..i_dim {
-            let y = &mut out[i * so + start..i * so + end];
-            y.fill(F::ZERO);
-            for o in 0..o_dim {
-                let c = w[o * i_dim + i];
-                let go = &g[o * sg + start..o * sg + end];
-                for (y, &g) in y.iter_mut().zip(go) {
-                    *y += c * g;
-                }
-            }
-        }
-        start = end;
-    }
-}
+/// Per-channel BatchNorm statistics: `(mean, biased variance, (var + ε)^−½)`.
+type ChannelStats = (f64, f64, f64);
 
-/// BatchNorm (batch statistics) → level scale/shift → ELU, in place on `pre` (`[H][T]`):
-/// afterwards `pre` holds `x̂` and `act` the ELU output. Returns `(mean, var, rstd)`.
+/// One channel of BatchNorm (batch statistics, weighted rows) → level scale/shift → ELU,
+/// in place: `x` holds the pre-activations on entry and `x̂` on exit; `y` gets the ELU
+/// output. `scale`/`shift` are this channel's per-level values.
 #[inline(always)]
-fn bn_affine_elu<F: Real>(
-    pre: &mut [F],
-    act: &mut [F],
+fn bn_elu_channel<F: Real>(
+    x: &mut [F],
+    y: &mut [F],
     scale: &[F],
     shift: &[F],
     rows: &HostRows,
-    h: usize,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (t, r) = (rows.t, rows.r);
-    let (mut means, mut vars, mut rstds) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
-    for c in 0..h {
-        let x = &mut pre[c * t..(c + 1) * t];
-        // Weighted mean and biased variance (weights 1 on the present pairs).
-        let tail = &x[r..];
-        let mean = (sum(&x[..r])
-            + tail
-                .iter()
-                .zip(&rows.tail_weight)
-                .map(|(v, w)| v.wide() * w)
-                .sum::<f64>())
-            / rows.total;
-        let var = (sum_sq_dev(&x[..r], mean)
-            + tail
-                .iter()
-                .zip(&rows.tail_weight)
-                .map(|(v, w)| w * (v.wide() - mean).powi(2))
-                .sum::<f64>())
-            / rows.total;
-        let rstd = 1.0 / (var + BN_EPS).sqrt();
-        let (m, rs) = (F::of(mean), F::of(rstd));
-        let y = &mut act[c * t..(c + 1) * t];
-        for &(l, s, e) in &rows.runs {
-            let (sc, sh) = (scale[l * h + c], shift[l * h + c]);
-            for (xv, yv) in x[s..e].iter_mut().zip(&mut y[s..e]) {
-                let xh = (*xv - m) * rs;
-                *xv = xh;
-                *yv = elu(xh * sc + sh);
-            }
+) -> ChannelStats {
+    let r = rows.r;
+    let tail = &x[r..];
+    let mean = (sum(&x[..r])
+        + tail
+            .iter()
+            .zip(&rows.tail_weight)
+            .map(|(v, w)| v.wide() * w)
+            .sum::<f64>())
+        / rows.total;
+    let var = (sum_sq_dev(&x[..r], mean)
+        + tail
+            .iter()
+            .zip(&rows.tail_weight)
+            .map(|(v, w)| w * (v.wide() - mean).powi(2))
+            .sum::<f64>())
+        / rows.total;
+    let rstd = 1.0 / (var + BN_EPS).sqrt();
+    let (m, rs) = (F::of(mean), F::of(rstd));
+    for &(l, s, e) in &rows.runs {
+        let (sc, sh) = (scale[l], shift[l]);
+        for (xv, yv) in x[s..e].iter_mut().zip(&mut y[s..e]) {
+            let xh = (*xv - m) * rs;
+            *xv = xh;
+            *yv = elu(xh * sc + sh);
         }
-        means[c] = mean;
-        vars[c] = var;
-        rstds[c] = rstd;
     }
-    (means, vars, rstds)
+    (mean, var, rstd)
+}
+
+/// Backward of [`bn_elu_channel`], in place: `g` holds the gradient of the ELU output on
+/// entry and that of the pre-BatchNorm value on exit. Accumulates this channel's per-level
+/// gradients of the scale and of the shift.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn bn_elu_channel_backward<F: Real>(
+    g: &mut [F],
+    xh: &[F],
+    act: &[F],
+    rstd: f64,
+    scale: &[F],
+    rows: &HostRows,
+    g_scale: &mut [f64],
+    g_shift: &mut [f64],
+) {
+    let r = rows.r;
+    // ∂y = ∂h'·ELU'(y), ELU'(y) = 1 for y > 0, h' + 1 otherwise (h' > 0 ⇔ y > 0).
+    for &(l, s, e) in &rows.runs {
+        for (gv, &a) in g[s..e].iter_mut().zip(&act[s..e]) {
+            let d = if a > F::ZERO { F::ONE } else { a + F::ONE };
+            *gv *= d;
+        }
+        g_scale[l] += dot(&g[s..e], &xh[s..e]);
+        g_shift[l] += sum(&g[s..e]);
+        let sc = scale[l];
+        for gv in &mut g[s..e] {
+            *gv *= sc;
+        }
+    }
+    // ∂p_t = r·(∂x̂_t − (w_t/W)·(Σ ∂x̂ + x̂_t·Σ ∂x̂·x̂)).
+    let sg = sum(g);
+    let sgx = dot(g, xh);
+    let inv = 1.0 / rows.total;
+    let (rs, a0, a1) = (F::of(rstd), F::of(inv * sg), F::of(inv * sgx));
+    for (gv, &x) in g[..r].iter_mut().zip(&xh[..r]) {
+        *gv = rs * (*gv - (a0 + x * a1));
+    }
+    for ((gv, &x), &w) in g[r..].iter_mut().zip(&xh[r..]).zip(&rows.tail_weight) {
+        let v = rstd * (gv.wide() - w * inv * (sg + x.wide() * sgx));
+        *gv = F::of(v);
+    }
 }
 
 /// Updates BatchNorm `k`'s running statistics as `nn.BatchNorm1d.train()` does (momentum
 /// 0.1, unbiased variance over all `B·N²` rows) and counts the batch.
-fn update_running(e: &EdgeMlp, k: usize, mean: &[f64], var: &[f64], total: f64) {
+fn update_running(e: &EdgeMlp, k: usize, stats: &[ChannelStats], total: f64) {
     let bn = &e.bn[k];
     let kind = bn.running_mean.kind();
+    let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
+    let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
     tch::no_grad(|| {
-        let mean = Tensor::from_slice(mean).to_kind(kind);
-        let var = Tensor::from_slice(var).to_kind(kind) * (total / (total - 1.0));
+        let mean = Tensor::from_slice(&mean).to_kind(kind);
+        let var = Tensor::from_slice(&var).to_kind(kind) * (total / (total - 1.0));
         let mut rm = bn.running_mean.shallow_clone();
         let mut rv = bn.running_var.shallow_clone();
         let _ = rm.g_mul_scalar_(1.0 - BN_MOMENTUM);
@@ -479,10 +473,15 @@ fn update_running(e: &EdgeMlp, k: usize, mean: &[f64], var: &[f64], total: f64) 
     });
 }
 
-/// Statistics of the two BatchNorms of one forward: `(mean, var)` each.
-type Stats = [(Vec<f64>, Vec<f64>); 2];
+/// Statistics of the two BatchNorms of one forward, per channel.
+type Stats = [Vec<ChannelStats>; 2];
 
-/// The forward computation of [`edge_forward`] for one float type.
+/// Per-level values of channel `c` from a `[L][H]` table.
+fn column<F: Real>(table: &[F], h: usize, c: usize) -> Vec<F> {
+    table.iter().skip(c).step_by(h).copied().collect()
+}
+
+/// The forward computation of [`edge_forward`] for one float type, channel by channel.
 #[inline(always)]
 fn forward_body<F: Real>(
     p: Params<F>,
@@ -493,74 +492,82 @@ fn forward_body<F: Real>(
     let (h, c_in, f, c_out) = (p.h, p.c_in, p.f, p.c_out);
     let (r, t) = (rows.r, rows.t);
     let nodes: Vec<F> = nodes.iter().map(|&v| F::of(v)).collect();
+    let a: Vec<F> = rows_in.iter().map(|&v| F::of(v)).collect(); // [C_in][R]
     let k1 = nodes.len() / f;
-    // Per-node projections of the first Linear, channel-major [H][K+1] (bias in pu).
-    let mut pu = vec![F::ZERO; h * k1];
-    let mut pv = vec![F::ZERO; h * k1];
-    for k in 0..k1 {
-        let x = &nodes[k * f..(k + 1) * f];
-        for o in 0..h {
+    let (scale0, shift0) = p.level_affine(0);
+    let (scale1, shift1) = p.level_affine(1);
+    // Hidden layer 1, per channel o: pu[row node] + pv[column node] + Wa·a (a = 0 on the
+    // padded rows), where pu/pv are the per-node projections of the first Linear (bias in
+    // pu); then BatchNorm → level affine → ELU.
+    let mut xh0 = vec![F::ZERO; h * t];
+    let mut act0 = vec![F::ZERO; h * t];
+    let mut stats0 = vec![(0.0, 0.0, 0.0); h];
+    let items: Vec<_> = xh0
+        .chunks_mut(t)
+        .zip(act0.chunks_mut(t))
+        .zip(stats0.iter_mut())
+        .enumerate()
+        .collect();
+    items.into_iter().for_each(|(o, ((x, y), st)): (usize, _)| {
+        let (wu, wv) = (&p.wu[o * f..(o + 1) * f], &p.wv[o * f..(o + 1) * f]);
+        let mut pu = Vec::with_capacity(k1);
+        let mut pv = Vec::with_capacity(k1);
+        for node in nodes.chunks_exact(f) {
             let (mut su, mut sv) = (p.b0[o], F::ZERO);
-            let (wu, wv) = (&p.wu[o * f..(o + 1) * f], &p.wv[o * f..(o + 1) * f]);
-            for ((&xj, &a), &b) in x.iter().zip(wu).zip(wv) {
+            for ((&xj, &a), &b) in node.iter().zip(wu).zip(wv) {
                 su += a * xj;
                 sv += b * xj;
             }
-            pu[o * k1 + k] = su;
-            pv[o * k1 + k] = sv;
+            pu.push(su);
+            pv.push(sv);
         }
-    }
-    // Input channels, channel-major [C_in][R].
-    let mut a = vec![F::ZERO; c_in * r];
-    for (row, vals) in rows_in.chunks_exact(c_in).enumerate() {
-        for (c, &v) in vals.iter().enumerate() {
-            a[c * r + row] = F::of(v);
-        }
-    }
-    // First Linear: pu[row node] + pv[column node] + Wa·a (a = 0 on the padded rows).
-    let mut pre = vec![F::ZERO; h * t];
-    for o in 0..h {
-        let y = &mut pre[o * t..(o + 1) * t];
-        let (pu, pv) = (&pu[o * k1..(o + 1) * k1], &pv[o * k1..(o + 1) * k1]);
-        for ((y, &u), &v) in y.iter_mut().zip(&rows.row_u).zip(&rows.row_v) {
-            *y = pu[u as usize] + pv[v as usize];
+        for ((x, &u), &v) in x.iter_mut().zip(&rows.row_u).zip(&rows.row_v) {
+            *x = pu[u as usize] + pv[v as usize];
         }
         for c in 0..c_in {
             let w = p.wa[o * c_in + c];
-            for (y, &x) in y[..r].iter_mut().zip(&a[c * r..(c + 1) * r]) {
-                *y += w * x;
+            for (x, &av) in x[..r].iter_mut().zip(&a[c * r..(c + 1) * r]) {
+                *x += w * av;
             }
         }
-    }
-    let mut act0 = vec![F::ZERO; h * t];
-    let (scale, shift) = p.level_affine(0);
-    let (m0, v0, r0) = bn_affine_elu(&mut pre, &mut act0, &scale, &shift, rows, h);
-    let xh0 = pre;
-    let mut pre = vec![F::ZERO; h * t];
-    gemm_cm(&p.w1, Some(&p.b1), h, h, &act0, t, &mut pre, t, t);
+        *st = bn_elu_channel(x, y, &column(&scale0, h, o), &column(&shift0, h, o), rows);
+    });
+    // Hidden layer 2: the second Linear, then BatchNorm → level affine → ELU.
+    let mut xh1 = vec![F::ZERO; h * t];
     let mut act1 = vec![F::ZERO; h * t];
-    let (scale, shift) = p.level_affine(1);
-    let (m1, v1, r1) = bn_affine_elu(&mut pre, &mut act1, &scale, &shift, rows, h);
-    let xh1 = pre;
-    // Last Linear on the present pairs, then S + Sᵀ.
-    let mut s = vec![F::ZERO; c_out * r];
-    gemm_cm(&p.w2, Some(&p.b2), c_out, h, &act1, t, &mut s, r, r);
-    let mut out = vec![0.0; r * c_out];
-    for c in 0..c_out {
-        let sc = &s[c * r..(c + 1) * r];
-        for (row, &tr) in rows.transpose.iter().enumerate() {
-            out[row * c_out + c] = (sc[row] + sc[tr as usize]).wide();
+    let mut stats1 = vec![(0.0, 0.0, 0.0); h];
+    let items: Vec<_> = xh1
+        .chunks_mut(t)
+        .zip(act1.chunks_mut(t))
+        .zip(stats1.iter_mut())
+        .enumerate()
+        .collect();
+    items.into_iter().for_each(|(o, ((x, y), st)): (usize, _)| {
+        linear_channel(&p.w1[o * h..(o + 1) * h], p.b1[o], &act0, t, x);
+        *st = bn_elu_channel(x, y, &column(&scale1, h, o), &column(&shift1, h, o), rows);
+    });
+    // The last Linear on the present pairs, then S + Sᵀ; channel-major [C_out][R].
+    let mut out = vec![0.0; c_out * r];
+    let items: Vec<_> = out.chunks_mut(r.max(1)).enumerate().collect();
+    items.into_iter().for_each(|(c, y): (usize, &mut [f64])| {
+        let mut s = vec![F::ZERO; r];
+        linear_channel(&p.w2[c * h..(c + 1) * h], p.b2[c], &act1, t, &mut s);
+        for (y, (&sv, &tr)) in y.iter_mut().zip(s.iter().zip(&rows.transpose)) {
+            *y = (sv + s[tr as usize]).wide();
         }
-    }
+    });
     let tape = Tape {
         p,
         nodes,
         a,
         xh: [xh0, xh1],
         act: [act0, act1],
-        rstd: [r0, r1],
+        rstd: [
+            stats0.iter().map(|s| s.2).collect(),
+            stats1.iter().map(|s| s.2).collect(),
+        ],
     };
-    (out, tape, [(m0, v0), (m1, v1)])
+    (out, tape, [stats0, stats1])
 }
 
 /// [`forward_body`] compiled with AVX2.
@@ -598,10 +605,10 @@ fn forward_dispatch<F: Real>(
 /// Forward of edge MLP `e` in train mode on the packed rows, in the float type of its
 /// weights (float32 or float64).
 ///
-/// `rows_in`: the present pairs' input channels `[R][C_in]`; `nodes`: node table
-/// `[K + 1][F]`. Returns the layer's new adjacency channels on the present pairs after the
-/// symmetrisation `S + Sᵀ`, `[R][C_out]`, and the tape for [`edge_backward`]. Updates the
-/// BatchNorm running statistics.
+/// `rows_in`: the present pairs' input channels, channel-major `[C_in][R]`; `nodes`: node
+/// table `[K + 1][F]`. Returns the layer's new adjacency channels on the present pairs after
+/// the symmetrisation `S + Sᵀ`, channel-major `[C_out][R]`, and the tape for
+/// [`edge_backward`]. Updates the BatchNorm running statistics.
 pub(super) fn edge_forward(
     e: &EdgeMlp,
     rows_in: &[f64],
@@ -615,63 +622,14 @@ pub(super) fn edge_forward(
         let (o, t, s) = forward_dispatch(Params::<f32>::read(e), rows_in, nodes, rows);
         (o, EdgeTape::F32(t), s)
     };
-    for (k, (mean, var)) in stats.iter().enumerate() {
-        update_running(e, k, mean, var, rows.total);
+    for (k, st) in stats.iter().enumerate() {
+        update_running(e, k, st, rows.total);
     }
     (out, tape)
 }
 
-/// Backward of ELU → level scale/shift → weighted BatchNorm of hidden layer `k`, in place:
-/// `g` holds the gradient of the ELU output on entry and that of the pre-BatchNorm value on
-/// exit. Returns the per-level gradients of the scale and of the shift, `[L][H]` each.
-#[inline(always)]
-fn bn_affine_elu_backward<F: Real>(
-    g: &mut [F],
-    tape: &Tape<F>,
-    k: usize,
-    scale: &[F],
-    rows: &HostRows,
-) -> (Vec<f64>, Vec<f64>) {
-    let (h, t, r) = (tape.p.h, rows.t, rows.r);
-    let levels = scale.len() / h;
-    let mut g_scale = vec![0.0; levels * h];
-    let mut g_shift = vec![0.0; levels * h];
-    for c in 0..h {
-        let gc = &mut g[c * t..(c + 1) * t];
-        let xh = &tape.xh[k][c * t..(c + 1) * t];
-        let act = &tape.act[k][c * t..(c + 1) * t];
-        // ∂y = ∂h'·ELU'(y), ELU'(y) = 1 for y > 0, h' + 1 otherwise (h' > 0 ⇔ y > 0).
-        for &(l, s, e) in &rows.runs {
-            for (gv, &a) in gc[s..e].iter_mut().zip(&act[s..e]) {
-                let d = if a > F::ZERO { F::ONE } else { a + F::ONE };
-                *gv *= d;
-            }
-            g_scale[l * h + c] += dot(&gc[s..e], &xh[s..e]);
-            g_shift[l * h + c] += sum(&gc[s..e]);
-            let sc = scale[l * h + c];
-            for gv in &mut gc[s..e] {
-                *gv *= sc;
-            }
-        }
-        // ∂p_t = r·(∂x̂_t − (w_t/W)·(Σ ∂x̂ + x̂_t·Σ ∂x̂·x̂)).
-        let sg = sum(gc);
-        let sgx = dot(gc, xh);
-        let rstd = tape.rstd[k][c];
-        let inv = 1.0 / rows.total;
-        let (rs, a0, a1) = (F::of(rstd), F::of(inv * sg), F::of(inv * sgx));
-        for (gv, &x) in gc[..r].iter_mut().zip(&xh[..r]) {
-            *gv = rs * (*gv - (a0 + x * a1));
-        }
-        for ((gv, &x), &w) in gc[r..].iter_mut().zip(&xh[r..]).zip(&rows.tail_weight) {
-            let v = rstd * (gv.wide() - w * inv * (sg + x.wide() * sgx));
-            *gv = F::of(v);
-        }
-    }
-    (g_scale, g_shift)
-}
-
 /// Gradients of `γ`, `β`, the level gains and biases from those of the per-level scale and
-/// shift (`scale = γ g_l`, `shift = β g_l + b'_l`).
+/// shift (`scale = γ g_l`, `shift = β g_l + b'_l`), given per channel: `[H][L]` each.
 fn affine_param_grads<F: Real>(
     p: &Params<F>,
     k: usize,
@@ -683,16 +641,18 @@ fn affine_param_grads<F: Real>(
     let mut g_gamma = vec![0.0; h];
     let mut g_beta = vec![0.0; h];
     let mut g_gain = vec![0.0; levels * h];
+    let mut g_bias = vec![0.0; levels * h];
     for l in 0..levels {
         for c in 0..h {
-            let i = l * h + c;
+            let (i, j) = (l * h + c, c * levels + l);
             let gain = p.gain[k][i].wide();
-            g_gamma[c] += g_scale[i] * gain;
-            g_beta[c] += g_shift[i] * gain;
-            g_gain[i] = g_scale[i] * p.gamma[k][c].wide() + g_shift[i] * p.beta[k][c].wide();
+            g_gamma[c] += g_scale[j] * gain;
+            g_beta[c] += g_shift[j] * gain;
+            g_gain[i] = g_scale[j] * p.gamma[k][c].wide() + g_shift[j] * p.beta[k][c].wide();
+            g_bias[i] = g_shift[j];
         }
     }
-    [g_gamma, g_beta, g_gain, g_shift.to_vec()]
+    [g_gamma, g_beta, g_gain, g_bias]
 }
 
 /// Gradients of an edge MLP, as float64 vectors in the parameters' layouts.
@@ -705,90 +665,136 @@ struct RawGrads {
     affine: [[Vec<f64>; 4]; 2],
 }
 
-/// The backward computation of [`edge_backward`] for one float type.
+/// The backward computation of [`edge_backward`] for one float type, channel by channel.
 #[inline(always)]
 fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> RawGrads {
     let p = &tape.p;
     let (h, c_in, f, c_out) = (p.h, p.c_in, p.f, p.c_out);
     let (r, t) = (rows.r, rows.t);
-    // Through S + Sᵀ: ∂S = ∂out + (∂out)ᵀ, channel-major [C_out][R].
+    let levels = p.gain[0].len() / h;
+    let (act0, act1) = (&tape.act[0], &tape.act[1]);
+    // Through S + Sᵀ (∂S = ∂out + ∂outᵀ) and the last Linear (present rows only).
     let mut gs = vec![F::ZERO; c_out * r];
-    for c in 0..c_out {
-        let y = &mut gs[c * r..(c + 1) * r];
-        for (row, (y, &tr)) in y.iter_mut().zip(&rows.transpose).enumerate() {
-            *y = F::of(g_out[row * c_out + c] + g_out[tr as usize * c_out + c]);
-        }
-    }
-    // Last Linear (present rows only).
-    let act1 = &tape.act[1];
     let mut g_w2 = vec![0.0; c_out * h];
     let mut g_b2 = vec![0.0; c_out];
-    for c in 0..c_out {
-        let gc = &gs[c * r..(c + 1) * r];
-        g_b2[c] = sum(gc);
-        for i in 0..h {
-            g_w2[c * h + i] = dot(gc, &act1[i * t..i * t + r]);
-        }
-    }
-    // The padded rows' outputs are masked away: their gradient stays zero.
-    let mut g = vec![F::ZERO; h * t];
-    gemm_cm_t(&p.w2, c_out, h, &gs, r, &mut g, t, r);
+    let items: Vec<_> = gs
+        .chunks_mut(r.max(1))
+        .zip(g_w2.chunks_mut(h))
+        .zip(g_b2.iter_mut())
+        .enumerate()
+        .collect();
+    items
+        .into_iter()
+        .for_each(|(c, ((y, gw), gb)): (usize, _)| {
+            let go = &g_out[c * r..(c + 1) * r];
+            for (y, (&g, &tr)) in y.iter_mut().zip(go.iter().zip(&rows.transpose)) {
+                *y = F::of(g + go[tr as usize]);
+            }
+            *gb = sum(y);
+            for (i, gw) in gw.iter_mut().enumerate() {
+                *gw = dot(y, &act1[i * t..i * t + r]);
+            }
+        });
+    // Hidden layer 2, per channel i: ∂h' = W2ᵀ ∂S on the present rows (the padded rows'
+    // outputs are masked away: zero), then back through ELU, affine and BatchNorm.
     let (scale1, _) = p.level_affine(1);
-    let (gsc1, gsh1) = bn_affine_elu_backward(&mut g, tape, 1, &scale1, rows);
-    let g_aff1 = affine_param_grads(p, 1, &gsc1, &gsh1);
-    // Second Linear.
-    let act0 = &tape.act[0];
+    let mut g1 = vec![F::ZERO; h * t];
+    let mut gsc1 = vec![0.0; h * levels];
+    let mut gsh1 = vec![0.0; h * levels];
+    let items: Vec<_> = g1
+        .chunks_mut(t)
+        .zip(gsc1.chunks_mut(levels))
+        .zip(gsh1.chunks_mut(levels))
+        .enumerate()
+        .collect();
+    items
+        .into_iter()
+        .for_each(|(i, ((g, gsc), gsh)): (usize, _)| {
+            let w: Vec<F> = (0..c_out).map(|c| p.w2[c * h + i]).collect();
+            linear_channel(&w, F::ZERO, &gs, r, &mut g[..r]);
+            let xh = &tape.xh[1][i * t..(i + 1) * t];
+            let act = &act1[i * t..(i + 1) * t];
+            let sc = column(&scale1, h, i);
+            bn_elu_channel_backward(g, xh, act, tape.rstd[1][i], &sc, rows, gsc, gsh);
+        });
+    // The second Linear (its weight gradient per output channel j) and hidden layer 1,
+    // per channel j: ∂h = W1ᵀ ∂p over all rows, then back through ELU, affine, BatchNorm.
+    let (scale0, _) = p.level_affine(0);
+    let mut g0 = vec![F::ZERO; h * t];
     let mut g_w1 = vec![0.0; h * h];
     let mut g_b1 = vec![0.0; h];
-    for o in 0..h {
-        let go = &g[o * t..(o + 1) * t];
-        g_b1[o] = sum(go);
-        for i in 0..h {
-            g_w1[o * h + i] = dot(go, &act0[i * t..(i + 1) * t]);
-        }
-    }
-    let mut g0 = vec![F::ZERO; h * t];
-    gemm_cm_t(&p.w1, h, h, &g, t, &mut g0, t, t);
-    drop(g);
-    let (scale0, _) = p.level_affine(0);
-    let (gsc0, gsh0) = bn_affine_elu_backward(&mut g0, tape, 0, &scale0, rows);
-    let g_aff0 = affine_param_grads(p, 0, &gsc0, &gsh0);
-    // First Linear: the adjacency part on the present rows, the node parts through the
-    // gathers (scatter-adds into the node table, channel-major [H][K+1]).
+    let mut gsc0 = vec![0.0; h * levels];
+    let mut gsh0 = vec![0.0; h * levels];
+    let items: Vec<_> = g0
+        .chunks_mut(t)
+        .zip(g_w1.chunks_mut(h))
+        .zip(g_b1.iter_mut())
+        .zip(gsc0.chunks_mut(levels).zip(gsh0.chunks_mut(levels)))
+        .enumerate()
+        .collect();
+    items
+        .into_iter()
+        .for_each(|(j, (((g, gw), gb), (gsc, gsh))): (usize, _)| {
+            let gj = &g1[j * t..(j + 1) * t];
+            *gb = sum(gj);
+            for (i, gw) in gw.iter_mut().enumerate() {
+                *gw = dot(gj, &act0[i * t..(i + 1) * t]);
+            }
+            let w: Vec<F> = (0..h).map(|o| p.w1[o * h + j]).collect();
+            linear_channel(&w, F::ZERO, &g1, t, g);
+            let xh = &tape.xh[0][j * t..(j + 1) * t];
+            let act = &act0[j * t..(j + 1) * t];
+            let sc = column(&scale0, h, j);
+            bn_elu_channel_backward(g, xh, act, tape.rstd[0][j], &sc, rows, gsc, gsh);
+        });
+    // The first Linear, per output channel o: the adjacency part on the present rows; the
+    // node parts through the gathers, i.e. scatter-adds into the node table ([H][K+1]).
     let k1 = tape.nodes.len() / f;
     let mut g_wa = vec![0.0; h * c_in];
-    for o in 0..h {
-        for c in 0..c_in {
-            g_wa[o * c_in + c] = dot(&g0[o * t..o * t + r], &tape.a[c * r..(c + 1) * r]);
-        }
-    }
-    let mut g_a = vec![F::ZERO; c_in * r];
-    gemm_cm_t(&p.wa, h, c_in, &g0, t, &mut g_a, r, r);
-    let mut rows_in = vec![0.0; r * c_in];
-    for c in 0..c_in {
-        for (row, &v) in g_a[c * r..(c + 1) * r].iter().enumerate() {
-            rows_in[row * c_in + c] = v.wide();
-        }
-    }
     let mut g_pu = vec![0.0f64; h * k1];
     let mut g_pv = vec![0.0f64; h * k1];
-    for o in 0..h {
-        let go = &g0[o * t..(o + 1) * t];
-        let (gu, gv) = (
-            &mut g_pu[o * k1..(o + 1) * k1],
-            &mut g_pv[o * k1..(o + 1) * k1],
-        );
-        for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
-            gu[u as usize] += x.wide();
-            gv[v as usize] += x.wide();
+    let items: Vec<_> = g_wa
+        .chunks_mut(c_in)
+        .zip(g_pu.chunks_mut(k1).zip(g_pv.chunks_mut(k1)))
+        .enumerate()
+        .collect();
+    items
+        .into_iter()
+        .for_each(|(o, (gwa, (gu, gv))): (usize, _)| {
+            let go = &g0[o * t..(o + 1) * t];
+            for (c, gw) in gwa.iter_mut().enumerate() {
+                *gw = dot(&go[..r], &tape.a[c * r..(c + 1) * r]);
+            }
+            // Consecutive rows mostly share their row node: sum runs before adding.
+            let (mut cur, mut acc) = (rows.row_u.first().copied().unwrap_or(0), 0.0);
+            for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
+                if u != cur {
+                    gu[cur as usize] += acc;
+                    (cur, acc) = (u, 0.0);
+                }
+                acc += x.wide();
+                gv[v as usize] += x.wide();
+            }
+            if !go.is_empty() {
+                gu[cur as usize] += acc;
+            }
+        });
+    let mut rows_in = vec![0.0; c_in * r];
+    let items: Vec<_> = rows_in.chunks_mut(r.max(1)).enumerate().collect();
+    items.into_iter().for_each(|(c, y): (usize, &mut [f64])| {
+        let w: Vec<F> = (0..h).map(|o| p.wa[o * c_in + c]).collect();
+        let mut ga = vec![F::ZERO; r];
+        linear_channel(&w, F::ZERO, &g0, t, &mut ga);
+        for (y, g) in y.iter_mut().zip(ga) {
+            *y = g.wide();
         }
-    }
+    });
+    // The node table (small: K + 1 rows).
     let mut g_b0 = vec![0.0; h];
     let mut g_wu = vec![0.0; h * f];
     let mut g_wv = vec![0.0; h * f];
     let mut g_nodes = vec![0.0; k1 * f];
-    for k in 0..k1 {
-        let x = &tape.nodes[k * f..(k + 1) * f];
+    for (k, x) in tape.nodes.chunks_exact(f).enumerate() {
         let gx = &mut g_nodes[k * f..(k + 1) * f];
         for o in 0..h {
             let (gu, gv) = (g_pu[o * k1 + k], g_pv[o * k1 + k]);
@@ -815,7 +821,10 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
         nodes: g_nodes,
         rows_in,
         lin: [(g_w0, g_b0), (g_w1, g_b1), (g_w2, g_b2)],
-        affine: [g_aff0, g_aff1],
+        affine: [
+            affine_param_grads(p, 0, &gsc0, &gsh0),
+            affine_param_grads(p, 1, &gsc1, &gsh1),
+        ],
     }
 }
 
@@ -841,7 +850,8 @@ fn backward_dispatch<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) ->
     backward_body(tape, g_out, rows)
 }
 
-/// Backward of [`edge_forward`]: `g_out` is the gradient of its output `[R][C_out]`.
+/// Backward of [`edge_forward`]: `g_out` is the gradient of its output, channel-major
+/// `[C_out][R]`; the input rows' gradient comes back channel-major `[C_in][R]`.
 pub(super) fn edge_backward(
     e: &EdgeMlp,
     tape: &EdgeTape,

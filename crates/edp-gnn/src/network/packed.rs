@@ -343,8 +343,8 @@ struct FusedLayer {
     x_pad: Tensor,
     /// `x_o` detached, as the next layer's GIN input (a leaf that collects its gradient).
     x_leaf: Tensor,
-    /// The layer's output on the present pairs `[R, C_out]`, a leaf that collects the
-    /// gradients of the head and of the next GIN.
+    /// The layer's output on the present pairs, channel-major `[C_out, R]`: a leaf that
+    /// collects the gradients of the head and of the next GIN.
     out_leaf: Tensor,
 }
 
@@ -381,7 +381,7 @@ impl EdpGnn {
         let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
         let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
         let rows0 = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1).detach(); // [R, 2]
-        let mut rows_host = host_f64(&rows0);
+        let mut rows_host = host_f64(&rows0.tr()); // channel-major [2][R]
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
         let f_in = x.size()[2];
@@ -399,13 +399,16 @@ impl EdpGnn {
             ));
             let (out, edge) = fused::edge_forward(&layer.edge, &rows_host, &nodes, &pk.host);
             let c_out = layer.edge.lin[2].out_dim();
+            // Channel-major [C_out, R], as the kernel returns it; the graph uses its
+            // transpose (rows), and its gradient comes back channel-major.
             let out_leaf = Tensor::from_slice(&out)
                 .to_kind(kind)
-                .view([pk.r, c_out])
+                .view([c_out, pk.r])
                 .set_requires_grad(true);
             let x_leaf = x_o.detach().set_requires_grad(true);
-            adjs = pk.to_dense(&out_leaf);
-            stack_rows.push(out_leaf.shallow_clone());
+            let out_rows = out_leaf.tr();
+            adjs = pk.to_dense(&out_rows);
+            stack_rows.push(out_rows);
             x_rows = x_leaf.shallow_clone();
             rows_host = out;
             layers.push(FusedLayer {
@@ -651,7 +654,7 @@ impl ReadScore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{sigma_levels, Conditioning, EdpGnn};
+    use super::super::{sigma_levels, Conditioning, EdgeBackward, EdpGnn};
     use crate::config::EdpGnnConfig;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -827,7 +830,9 @@ mod tests {
             loss(&score_p).backward();
 
             let (vs_f, net_f) = network(seed);
-            let (score_f, tape) = net_f.forward_train_tape(&x, &adj, &flags, cond).unwrap();
+            let (score_f, tape) = net_f
+                .forward_train_tape(&x, &adj, &flags, cond, EdgeBackward::HandWritten)
+                .unwrap();
             assert!(format!("{tape:?}").contains("fused"));
             tape.backward(&loss(&score_f));
 
