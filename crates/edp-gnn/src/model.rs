@@ -230,8 +230,8 @@ impl DiffusionModel for EdpGnnModel {
     }
 
     /// [`DiffusionModel::loss`] in train mode and its gradient, through
-    /// [`EdpGnn::forward_train_tape`] with [`EdgeBackward::Auto`]: on the CPU with one
-    /// libtorch thread the edge MLPs' hand-written backward (the same gradient as
+    /// [`EdpGnn::forward_train_tape`] with [`EdgeBackward::Auto`]: on the CPU with up to two
+    /// libtorch threads the edge MLPs' hand-written backward (the same gradient as
     /// autograd's, tested to 1e-9 in float64), otherwise autograd.
     fn loss_backward(
         &self,

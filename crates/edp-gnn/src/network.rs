@@ -118,10 +118,10 @@ pub struct LayerTrace {
 /// How [`EdpGnn::forward_train_tape`] takes the gradient through the edge MLPs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EdgeBackward {
-    /// The faster of the two on this configuration: hand-written on the CPU when libtorch
-    /// runs one intra-op thread; autograd otherwise (with more threads libtorch parallelises
-    /// every op of the edge MLPs, the hand-written loops run on one thread: BENCHMARKS.md,
-    /// "EDP-GNN training step").
+    /// Hand-written on the CPU when libtorch runs at most 2 intra-op threads (measured
+    /// faster there: 1.20× the autograd step with 1 thread, 1.06× with 2, BENCHMARKS.md
+    /// "EDP-GNN speed, session 4"); autograd on other devices and with more threads, where
+    /// libtorch parallelises every edge-MLP op while the hand-written loops run on one.
     #[default]
     Auto,
     /// The hand-written backward (`network/fused.rs`); CPU only.
@@ -860,7 +860,7 @@ impl EdpGnn {
         let level = self.check_inputs(x, adj, flags, cond)?;
         let cpu = adj.device() == Device::Cpu;
         let hand_written = match backward {
-            EdgeBackward::Auto => cpu && tch::get_num_threads() <= 1,
+            EdgeBackward::Auto => cpu && tch::get_num_threads() <= 2,
             EdgeBackward::HandWritten if !cpu => {
                 return Err(input_err(
                     "backward",

@@ -502,13 +502,12 @@ fn forward_body<F: Real>(
     let mut xh0 = vec![F::ZERO; h * t];
     let mut act0 = vec![F::ZERO; h * t];
     let mut stats0 = vec![(0.0, 0.0, 0.0); h];
-    let items: Vec<_> = xh0
+    for (o, ((x, y), st)) in xh0
         .chunks_mut(t)
         .zip(act0.chunks_mut(t))
         .zip(stats0.iter_mut())
         .enumerate()
-        .collect();
-    items.into_iter().for_each(|(o, ((x, y), st)): (usize, _)| {
+    {
         let (wu, wv) = (&p.wu[o * f..(o + 1) * f], &p.wv[o * f..(o + 1) * f]);
         let mut pu = Vec::with_capacity(k1);
         let mut pv = Vec::with_capacity(k1);
@@ -531,31 +530,29 @@ fn forward_body<F: Real>(
             }
         }
         *st = bn_elu_channel(x, y, &column(&scale0, h, o), &column(&shift0, h, o), rows);
-    });
+    }
     // Hidden layer 2: the second Linear, then BatchNorm → level affine → ELU.
     let mut xh1 = vec![F::ZERO; h * t];
     let mut act1 = vec![F::ZERO; h * t];
     let mut stats1 = vec![(0.0, 0.0, 0.0); h];
-    let items: Vec<_> = xh1
+    for (o, ((x, y), st)) in xh1
         .chunks_mut(t)
         .zip(act1.chunks_mut(t))
         .zip(stats1.iter_mut())
         .enumerate()
-        .collect();
-    items.into_iter().for_each(|(o, ((x, y), st)): (usize, _)| {
+    {
         linear_channel(&p.w1[o * h..(o + 1) * h], p.b1[o], &act0, t, x);
         *st = bn_elu_channel(x, y, &column(&scale1, h, o), &column(&shift1, h, o), rows);
-    });
+    }
     // The last Linear on the present pairs, then S + Sᵀ; channel-major [C_out][R].
     let mut out = vec![0.0; c_out * r];
-    let items: Vec<_> = out.chunks_mut(r.max(1)).enumerate().collect();
-    items.into_iter().for_each(|(c, y): (usize, &mut [f64])| {
+    for (c, y) in out.chunks_mut(r.max(1)).enumerate() {
         let mut s = vec![F::ZERO; r];
         linear_channel(&p.w2[c * h..(c + 1) * h], p.b2[c], &act1, t, &mut s);
         for (y, (&sv, &tr)) in y.iter_mut().zip(s.iter().zip(&rows.transpose)) {
             *y = (sv + s[tr as usize]).wide();
         }
-    });
+    }
     let tape = Tape {
         p,
         nodes,
@@ -568,6 +565,23 @@ fn forward_body<F: Real>(
         ],
     };
     (out, tape, [stats0, stats1])
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to run the baseline (non-AVX2) build of the loops on this thread.
+    pub(super) static BASELINE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether to run the AVX2 build of the loops: the CPU has AVX2 (and, in tests, the
+/// baseline build was not asked for).
+#[cfg(target_arch = "x86_64")]
+fn use_avx2() -> bool {
+    #[cfg(test)]
+    if BASELINE_ONLY.with(|b| b.get()) {
+        return false;
+    }
+    std::arch::is_x86_feature_detected!("avx2")
 }
 
 /// [`forward_body`] compiled with AVX2.
@@ -594,9 +608,9 @@ fn forward_dispatch<F: Real>(
     rows: &HostRows,
 ) -> (Vec<f64>, Tape<F>, Stats) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if use_avx2() {
         #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (checked just above).
+        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
         return unsafe { forward_avx2(p, rows_in, nodes, rows) };
     }
     forward_body(p, rows_in, nodes, rows)
@@ -677,46 +691,40 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
     let mut gs = vec![F::ZERO; c_out * r];
     let mut g_w2 = vec![0.0; c_out * h];
     let mut g_b2 = vec![0.0; c_out];
-    let items: Vec<_> = gs
+    for (c, ((y, gw), gb)) in gs
         .chunks_mut(r.max(1))
         .zip(g_w2.chunks_mut(h))
         .zip(g_b2.iter_mut())
         .enumerate()
-        .collect();
-    items
-        .into_iter()
-        .for_each(|(c, ((y, gw), gb)): (usize, _)| {
-            let go = &g_out[c * r..(c + 1) * r];
-            for (y, (&g, &tr)) in y.iter_mut().zip(go.iter().zip(&rows.transpose)) {
-                *y = F::of(g + go[tr as usize]);
-            }
-            *gb = sum(y);
-            for (i, gw) in gw.iter_mut().enumerate() {
-                *gw = dot(y, &act1[i * t..i * t + r]);
-            }
-        });
+    {
+        let go = &g_out[c * r..(c + 1) * r];
+        for (y, (&g, &tr)) in y.iter_mut().zip(go.iter().zip(&rows.transpose)) {
+            *y = F::of(g + go[tr as usize]);
+        }
+        *gb = sum(y);
+        for (i, gw) in gw.iter_mut().enumerate() {
+            *gw = dot(y, &act1[i * t..i * t + r]);
+        }
+    }
     // Hidden layer 2, per channel i: ∂h' = W2ᵀ ∂S on the present rows (the padded rows'
     // outputs are masked away: zero), then back through ELU, affine and BatchNorm.
     let (scale1, _) = p.level_affine(1);
     let mut g1 = vec![F::ZERO; h * t];
     let mut gsc1 = vec![0.0; h * levels];
     let mut gsh1 = vec![0.0; h * levels];
-    let items: Vec<_> = g1
+    for (i, ((g, gsc), gsh)) in g1
         .chunks_mut(t)
         .zip(gsc1.chunks_mut(levels))
         .zip(gsh1.chunks_mut(levels))
         .enumerate()
-        .collect();
-    items
-        .into_iter()
-        .for_each(|(i, ((g, gsc), gsh)): (usize, _)| {
-            let w: Vec<F> = (0..c_out).map(|c| p.w2[c * h + i]).collect();
-            linear_channel(&w, F::ZERO, &gs, r, &mut g[..r]);
-            let xh = &tape.xh[1][i * t..(i + 1) * t];
-            let act = &act1[i * t..(i + 1) * t];
-            let sc = column(&scale1, h, i);
-            bn_elu_channel_backward(g, xh, act, tape.rstd[1][i], &sc, rows, gsc, gsh);
-        });
+    {
+        let w: Vec<F> = (0..c_out).map(|c| p.w2[c * h + i]).collect();
+        linear_channel(&w, F::ZERO, &gs, r, &mut g[..r]);
+        let xh = &tape.xh[1][i * t..(i + 1) * t];
+        let act = &act1[i * t..(i + 1) * t];
+        let sc = column(&scale1, h, i);
+        bn_elu_channel_backward(g, xh, act, tape.rstd[1][i], &sc, rows, gsc, gsh);
+    }
     // The second Linear (its weight gradient per output channel j) and hidden layer 1,
     // per channel j: ∂h = W1ᵀ ∂p over all rows, then back through ELU, affine, BatchNorm.
     let (scale0, _) = p.level_affine(0);
@@ -725,70 +733,63 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
     let mut g_b1 = vec![0.0; h];
     let mut gsc0 = vec![0.0; h * levels];
     let mut gsh0 = vec![0.0; h * levels];
-    let items: Vec<_> = g0
+    for (j, (((g, gw), gb), (gsc, gsh))) in g0
         .chunks_mut(t)
         .zip(g_w1.chunks_mut(h))
         .zip(g_b1.iter_mut())
         .zip(gsc0.chunks_mut(levels).zip(gsh0.chunks_mut(levels)))
         .enumerate()
-        .collect();
-    items
-        .into_iter()
-        .for_each(|(j, (((g, gw), gb), (gsc, gsh))): (usize, _)| {
-            let gj = &g1[j * t..(j + 1) * t];
-            *gb = sum(gj);
-            for (i, gw) in gw.iter_mut().enumerate() {
-                *gw = dot(gj, &act0[i * t..(i + 1) * t]);
-            }
-            let w: Vec<F> = (0..h).map(|o| p.w1[o * h + j]).collect();
-            linear_channel(&w, F::ZERO, &g1, t, g);
-            let xh = &tape.xh[0][j * t..(j + 1) * t];
-            let act = &act0[j * t..(j + 1) * t];
-            let sc = column(&scale0, h, j);
-            bn_elu_channel_backward(g, xh, act, tape.rstd[0][j], &sc, rows, gsc, gsh);
-        });
+    {
+        let gj = &g1[j * t..(j + 1) * t];
+        *gb = sum(gj);
+        for (i, gw) in gw.iter_mut().enumerate() {
+            *gw = dot(gj, &act0[i * t..(i + 1) * t]);
+        }
+        let w: Vec<F> = (0..h).map(|o| p.w1[o * h + j]).collect();
+        linear_channel(&w, F::ZERO, &g1, t, g);
+        let xh = &tape.xh[0][j * t..(j + 1) * t];
+        let act = &act0[j * t..(j + 1) * t];
+        let sc = column(&scale0, h, j);
+        bn_elu_channel_backward(g, xh, act, tape.rstd[0][j], &sc, rows, gsc, gsh);
+    }
     // The first Linear, per output channel o: the adjacency part on the present rows; the
     // node parts through the gathers, i.e. scatter-adds into the node table ([H][K+1]).
     let k1 = tape.nodes.len() / f;
     let mut g_wa = vec![0.0; h * c_in];
     let mut g_pu = vec![0.0f64; h * k1];
     let mut g_pv = vec![0.0f64; h * k1];
-    let items: Vec<_> = g_wa
+    for (o, (gwa, (gu, gv))) in g_wa
         .chunks_mut(c_in)
         .zip(g_pu.chunks_mut(k1).zip(g_pv.chunks_mut(k1)))
         .enumerate()
-        .collect();
-    items
-        .into_iter()
-        .for_each(|(o, (gwa, (gu, gv))): (usize, _)| {
-            let go = &g0[o * t..(o + 1) * t];
-            for (c, gw) in gwa.iter_mut().enumerate() {
-                *gw = dot(&go[..r], &tape.a[c * r..(c + 1) * r]);
-            }
-            // Consecutive rows mostly share their row node: sum runs before adding.
-            let (mut cur, mut acc) = (rows.row_u.first().copied().unwrap_or(0), 0.0);
-            for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
-                if u != cur {
-                    gu[cur as usize] += acc;
-                    (cur, acc) = (u, 0.0);
-                }
-                acc += x.wide();
-                gv[v as usize] += x.wide();
-            }
-            if !go.is_empty() {
+    {
+        let go = &g0[o * t..(o + 1) * t];
+        for (c, gw) in gwa.iter_mut().enumerate() {
+            *gw = dot(&go[..r], &tape.a[c * r..(c + 1) * r]);
+        }
+        // Consecutive rows mostly share their row node: sum runs before adding.
+        let (mut cur, mut acc) = (rows.row_u.first().copied().unwrap_or(0), 0.0);
+        for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
+            if u != cur {
                 gu[cur as usize] += acc;
+                (cur, acc) = (u, 0.0);
             }
-        });
+            acc += x.wide();
+            gv[v as usize] += x.wide();
+        }
+        if !go.is_empty() {
+            gu[cur as usize] += acc;
+        }
+    }
     let mut rows_in = vec![0.0; c_in * r];
-    let items: Vec<_> = rows_in.chunks_mut(r.max(1)).enumerate().collect();
-    items.into_iter().for_each(|(c, y): (usize, &mut [f64])| {
+    for (c, y) in rows_in.chunks_mut(r.max(1)).enumerate() {
         let w: Vec<F> = (0..h).map(|o| p.wa[o * c_in + c]).collect();
         let mut ga = vec![F::ZERO; r];
         linear_channel(&w, F::ZERO, &g0, t, &mut ga);
         for (y, g) in y.iter_mut().zip(ga) {
             *y = g.wide();
         }
-    });
+    }
     // The node table (small: K + 1 rows).
     let mut g_b0 = vec![0.0; h];
     let mut g_wu = vec![0.0; h * f];
@@ -842,9 +843,9 @@ unsafe fn backward_avx2<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows)
 /// [`backward_body`] with AVX2 where the CPU has it.
 fn backward_dispatch<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> RawGrads {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if use_avx2() {
         #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (checked just above).
+        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
         return unsafe { backward_avx2(tape, g_out, rows) };
     }
     backward_body(tape, g_out, rows)

@@ -808,10 +808,13 @@ mod tests {
     /// The hand-written edge MLPs (`fused.rs`) with their backward give the padded
     /// autograd forward's score, every parameter's gradient and the BatchNorm running
     /// statistics, in float64, for σ-major and shuffled per-sample levels, also when the
-    /// loss reaches the score nonlinearly.
+    /// loss reaches the score nonlinearly; in the AVX2 build of the loops (where the CPU
+    /// has it) and in the baseline build.
     #[test]
     fn fused_train_forward_and_backward_equal_autograd() {
-        for (seed, shuffled) in [(5u64, false), (6, true)] {
+        for (seed, shuffled, baseline) in [(5u64, false, false), (6, true, false), (7, true, true)]
+        {
+            super::fused::BASELINE_ONLY.with(|b| b.set(baseline));
             let (x, adj, flags) = batch(seed);
             let b = adj.size()[0];
             let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
