@@ -21,6 +21,7 @@
 //! Backward of the weighted BatchNorm: `∂p_t = r·(∂x̂_t − (w_t/W)·(Σ_s ∂x̂_s + x̂_t Σ_s ∂x̂_s x̂_s))`.
 
 use std::ops::{Add, AddAssign, Mul, MulAssign, Sub};
+use std::sync::Mutex;
 
 use tch::{Kind, Tensor};
 
@@ -61,6 +62,8 @@ pub(super) trait Real:
     + Mul<Output = Self>
     + AddAssign
     + MulAssign
+    + Send
+    + Sync
     + 'static
 {
     const ZERO: Self;
@@ -366,6 +369,138 @@ fn linear_channel<F: Real>(w: &[F], bias: F, x: &[F], sx: usize, y: &mut [F]) {
     }
 }
 
+/// libtorch's OpenMP team (libgomp), for the kernel's per-channel loops: the threads of the
+/// team libtorch's own parallel ops use, so the kernel neither starts threads nor competes
+/// with libgomp's spin-waiting workers for the cores (a second Rust thread did, and lost).
+#[allow(unsafe_code)]
+mod omp {
+    use std::ffi::c_void;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // libgomp.so.1 ships in the torch wheel's lib folder, on the link path through torch-sys.
+    #[link(name = "libgomp.so.1", kind = "dylib", modifiers = "+verbatim")]
+    extern "C" {
+        /// What GCC compiles `#pragma omp parallel num_threads(n)` to: runs `f(data)` on a
+        /// team of up to `n` threads, the caller included, and returns when all are done.
+        fn GOMP_parallel(f: extern "C" fn(*mut c_void), data: *mut c_void, n: u32, flags: u32);
+        fn omp_get_thread_num() -> i32;
+        fn omp_get_num_threads() -> i32;
+    }
+
+    struct Ctx<'a, F> {
+        f: &'a F,
+        panicked: AtomicBool,
+    }
+
+    extern "C" fn trampoline<F: Fn(usize, usize) + Sync>(data: *mut c_void) {
+        // SAFETY: `data` is the `Ctx<F>` that `parallel` passed; it outlives the region.
+        let ctx = unsafe { &*(data as *const Ctx<'_, F>) };
+        // SAFETY: plain queries of the calling thread's team.
+        let (i, n) = unsafe { (omp_get_thread_num(), omp_get_num_threads()) };
+        let run = || (ctx.f)(i.max(0) as usize, n.max(1) as usize);
+        // A panic must not unwind into C: it is caught here and re-raised by `parallel`.
+        if catch_unwind(AssertUnwindSafe(run)).is_err() {
+            ctx.panicked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `f(i, n)` on every thread `i` of a team of `n ≤ threads` threads.
+    pub(super) fn parallel<F: Fn(usize, usize) + Sync>(threads: usize, f: &F) {
+        let ctx = Ctx {
+            f,
+            panicked: AtomicBool::new(false),
+        };
+        let data = &ctx as *const Ctx<'_, F> as *mut c_void;
+        // SAFETY: `trampoline::<F>` has the callback's C ABI and reads `data` as the
+        // `Ctx<F>` it is; `ctx` lives until GOMP_parallel returns, after every thread ran.
+        unsafe { GOMP_parallel(trampoline::<F>, data, threads as u32, 0) };
+        assert!(
+            !ctx.panicked.load(Ordering::Relaxed),
+            "a parallel edge-MLP loop panicked"
+        );
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to force a thread count for the per-channel loops on this thread.
+    pub(super) static THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Threads for the per-channel loops: libtorch's intra-op thread count.
+fn threads() -> usize {
+    #[cfg(test)]
+    if let Some(n) = THREADS.with(|t| t.get()) {
+        return n;
+    }
+    tch::get_num_threads().max(1) as usize
+}
+
+/// One phase of the kernel: `work(c, item_c)` for every channel `c`, each on its own item
+/// (the channel's output slices), independent of the others.
+struct PerChannel<T, G> {
+    items: Vec<Mutex<T>>,
+    work: G,
+}
+
+impl<T: Send, G: Fn(usize, &mut T) + Sync> PerChannel<T, G> {
+    /// Channel `c`'s work (inlined into the AVX2 build by [`run_channel_avx2`]).
+    #[inline(always)]
+    fn run(&self, c: usize) {
+        let mut item = self.items[c].lock().unwrap_or_else(|e| e.into_inner());
+        (self.work)(c, &mut item);
+    }
+}
+
+/// [`PerChannel::run`] compiled with AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx2")]
+unsafe fn run_channel_avx2<T: Send, G: Fn(usize, &mut T) + Sync>(w: &PerChannel<T, G>, c: usize) {
+    w.run(c)
+}
+
+/// Channel `c` of `w`, in the AVX2 build where the CPU has it.
+fn run_channel<T: Send, G: Fn(usize, &mut T) + Sync>(w: &PerChannel<T, G>, c: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
+        return unsafe { run_channel_avx2(w, c) };
+    }
+    w.run(c)
+}
+
+/// Runs `work(c, item)` for the items of `items` (channel `c` gets the `c`-th), spread over
+/// libtorch's intra-op threads (channel `c` on thread `c mod n`). Every channel's result
+/// is computed the same way on any thread count.
+fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
+    items: impl IntoIterator<Item = T>,
+    work: G,
+) {
+    let w = PerChannel {
+        items: items.into_iter().map(Mutex::new).collect(),
+        work,
+    };
+    let n = w.items.len();
+    let threads = threads().min(n);
+    if threads <= 1 {
+        for c in 0..n {
+            run_channel(&w, c);
+        }
+        return;
+    }
+    omp::parallel(threads, &|i, team| {
+        for c in (i..n).step_by(team) {
+            run_channel(&w, c);
+        }
+    });
+}
+
 /// Per-channel BatchNorm statistics: `(mean, biased variance, (var + ε)^−½)`.
 type ChannelStats = (f64, f64, f64);
 
@@ -502,57 +637,66 @@ fn forward_body<F: Real>(
     let mut xh0 = vec![F::ZERO; h * t];
     let mut act0 = vec![F::ZERO; h * t];
     let mut stats0 = vec![(0.0, 0.0, 0.0); h];
-    for (o, ((x, y), st)) in xh0
-        .chunks_mut(t)
-        .zip(act0.chunks_mut(t))
-        .zip(stats0.iter_mut())
-        .enumerate()
-    {
-        let (wu, wv) = (&p.wu[o * f..(o + 1) * f], &p.wv[o * f..(o + 1) * f]);
-        let mut pu = Vec::with_capacity(k1);
-        let mut pv = Vec::with_capacity(k1);
-        for node in nodes.chunks_exact(f) {
-            let (mut su, mut sv) = (p.b0[o], F::ZERO);
-            for ((&xj, &a), &b) in node.iter().zip(wu).zip(wv) {
-                su += a * xj;
-                sv += b * xj;
+    for_each_channel(
+        xh0.chunks_mut(t)
+            .zip(act0.chunks_mut(t))
+            .zip(stats0.iter_mut()),
+        #[inline(always)]
+        |o, item| {
+            let ((x, y), st) = item;
+            let (wu, wv) = (&p.wu[o * f..(o + 1) * f], &p.wv[o * f..(o + 1) * f]);
+            let mut pu = Vec::with_capacity(k1);
+            let mut pv = Vec::with_capacity(k1);
+            for node in nodes.chunks_exact(f) {
+                let (mut su, mut sv) = (p.b0[o], F::ZERO);
+                for ((&xj, &a), &b) in node.iter().zip(wu).zip(wv) {
+                    su += a * xj;
+                    sv += b * xj;
+                }
+                pu.push(su);
+                pv.push(sv);
             }
-            pu.push(su);
-            pv.push(sv);
-        }
-        for ((x, &u), &v) in x.iter_mut().zip(&rows.row_u).zip(&rows.row_v) {
-            *x = pu[u as usize] + pv[v as usize];
-        }
-        for c in 0..c_in {
-            let w = p.wa[o * c_in + c];
-            for (x, &av) in x[..r].iter_mut().zip(&a[c * r..(c + 1) * r]) {
-                *x += w * av;
+            for ((x, &u), &v) in x.iter_mut().zip(&rows.row_u).zip(&rows.row_v) {
+                *x = pu[u as usize] + pv[v as usize];
             }
-        }
-        *st = bn_elu_channel(x, y, &column(&scale0, h, o), &column(&shift0, h, o), rows);
-    }
+            for c in 0..c_in {
+                let w = p.wa[o * c_in + c];
+                for (x, &av) in x[..r].iter_mut().zip(&a[c * r..(c + 1) * r]) {
+                    *x += w * av;
+                }
+            }
+            **st = bn_elu_channel(x, y, &column(&scale0, h, o), &column(&shift0, h, o), rows);
+        },
+    );
     // Hidden layer 2: the second Linear, then BatchNorm → level affine → ELU.
     let mut xh1 = vec![F::ZERO; h * t];
     let mut act1 = vec![F::ZERO; h * t];
     let mut stats1 = vec![(0.0, 0.0, 0.0); h];
-    for (o, ((x, y), st)) in xh1
-        .chunks_mut(t)
-        .zip(act1.chunks_mut(t))
-        .zip(stats1.iter_mut())
-        .enumerate()
-    {
-        linear_channel(&p.w1[o * h..(o + 1) * h], p.b1[o], &act0, t, x);
-        *st = bn_elu_channel(x, y, &column(&scale1, h, o), &column(&shift1, h, o), rows);
-    }
+    for_each_channel(
+        xh1.chunks_mut(t)
+            .zip(act1.chunks_mut(t))
+            .zip(stats1.iter_mut()),
+        #[inline(always)]
+        |o, item| {
+            let ((x, y), st) = item;
+            linear_channel(&p.w1[o * h..(o + 1) * h], p.b1[o], &act0, t, x);
+            **st = bn_elu_channel(x, y, &column(&scale1, h, o), &column(&shift1, h, o), rows);
+        },
+    );
     // The last Linear on the present pairs, then S + Sᵀ; channel-major [C_out][R].
     let mut out = vec![0.0; c_out * r];
-    for (c, y) in out.chunks_mut(r.max(1)).enumerate() {
-        let mut s = vec![F::ZERO; r];
-        linear_channel(&p.w2[c * h..(c + 1) * h], p.b2[c], &act1, t, &mut s);
-        for (y, (&sv, &tr)) in y.iter_mut().zip(s.iter().zip(&rows.transpose)) {
-            *y = (sv + s[tr as usize]).wide();
-        }
-    }
+    for_each_channel(
+        out.chunks_mut(r.max(1)),
+        #[inline(always)]
+        |c, item| {
+            let y = item;
+            let mut s = vec![F::ZERO; r];
+            linear_channel(&p.w2[c * h..(c + 1) * h], p.b2[c], &act1, t, &mut s);
+            for (y, (&sv, &tr)) in y.iter_mut().zip(s.iter().zip(&rows.transpose)) {
+                *y = (sv + s[tr as usize]).wide();
+            }
+        },
+    );
     let tape = Tape {
         p,
         nodes,
@@ -691,40 +835,44 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
     let mut gs = vec![F::ZERO; c_out * r];
     let mut g_w2 = vec![0.0; c_out * h];
     let mut g_b2 = vec![0.0; c_out];
-    for (c, ((y, gw), gb)) in gs
-        .chunks_mut(r.max(1))
-        .zip(g_w2.chunks_mut(h))
-        .zip(g_b2.iter_mut())
-        .enumerate()
-    {
-        let go = &g_out[c * r..(c + 1) * r];
-        for (y, (&g, &tr)) in y.iter_mut().zip(go.iter().zip(&rows.transpose)) {
-            *y = F::of(g + go[tr as usize]);
-        }
-        *gb = sum(y);
-        for (i, gw) in gw.iter_mut().enumerate() {
-            *gw = dot(y, &act1[i * t..i * t + r]);
-        }
-    }
+    for_each_channel(
+        gs.chunks_mut(r.max(1))
+            .zip(g_w2.chunks_mut(h))
+            .zip(g_b2.iter_mut()),
+        #[inline(always)]
+        |c, item| {
+            let ((y, gw), gb) = item;
+            let go = &g_out[c * r..(c + 1) * r];
+            for (y, (&g, &tr)) in y.iter_mut().zip(go.iter().zip(&rows.transpose)) {
+                *y = F::of(g + go[tr as usize]);
+            }
+            **gb = sum(y);
+            for (i, gw) in gw.iter_mut().enumerate() {
+                *gw = dot(y, &act1[i * t..i * t + r]);
+            }
+        },
+    );
     // Hidden layer 2, per channel i: ∂h' = W2ᵀ ∂S on the present rows (the padded rows'
     // outputs are masked away: zero), then back through ELU, affine and BatchNorm.
     let (scale1, _) = p.level_affine(1);
     let mut g1 = vec![F::ZERO; h * t];
     let mut gsc1 = vec![0.0; h * levels];
     let mut gsh1 = vec![0.0; h * levels];
-    for (i, ((g, gsc), gsh)) in g1
-        .chunks_mut(t)
-        .zip(gsc1.chunks_mut(levels))
-        .zip(gsh1.chunks_mut(levels))
-        .enumerate()
-    {
-        let w: Vec<F> = (0..c_out).map(|c| p.w2[c * h + i]).collect();
-        linear_channel(&w, F::ZERO, &gs, r, &mut g[..r]);
-        let xh = &tape.xh[1][i * t..(i + 1) * t];
-        let act = &act1[i * t..(i + 1) * t];
-        let sc = column(&scale1, h, i);
-        bn_elu_channel_backward(g, xh, act, tape.rstd[1][i], &sc, rows, gsc, gsh);
-    }
+    for_each_channel(
+        g1.chunks_mut(t)
+            .zip(gsc1.chunks_mut(levels))
+            .zip(gsh1.chunks_mut(levels)),
+        #[inline(always)]
+        |i, item| {
+            let ((g, gsc), gsh) = item;
+            let w: Vec<F> = (0..c_out).map(|c| p.w2[c * h + i]).collect();
+            linear_channel(&w, F::ZERO, &gs, r, &mut g[..r]);
+            let xh = &tape.xh[1][i * t..(i + 1) * t];
+            let act = &act1[i * t..(i + 1) * t];
+            let sc = column(&scale1, h, i);
+            bn_elu_channel_backward(g, xh, act, tape.rstd[1][i], &sc, rows, gsc, gsh);
+        },
+    );
     // The second Linear (its weight gradient per output channel j) and hidden layer 1,
     // per channel j: ∂h = W1ᵀ ∂p over all rows, then back through ELU, affine, BatchNorm.
     let (scale0, _) = p.level_affine(0);
@@ -733,63 +881,72 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
     let mut g_b1 = vec![0.0; h];
     let mut gsc0 = vec![0.0; h * levels];
     let mut gsh0 = vec![0.0; h * levels];
-    for (j, (((g, gw), gb), (gsc, gsh))) in g0
-        .chunks_mut(t)
-        .zip(g_w1.chunks_mut(h))
-        .zip(g_b1.iter_mut())
-        .zip(gsc0.chunks_mut(levels).zip(gsh0.chunks_mut(levels)))
-        .enumerate()
-    {
-        let gj = &g1[j * t..(j + 1) * t];
-        *gb = sum(gj);
-        for (i, gw) in gw.iter_mut().enumerate() {
-            *gw = dot(gj, &act0[i * t..(i + 1) * t]);
-        }
-        let w: Vec<F> = (0..h).map(|o| p.w1[o * h + j]).collect();
-        linear_channel(&w, F::ZERO, &g1, t, g);
-        let xh = &tape.xh[0][j * t..(j + 1) * t];
-        let act = &act0[j * t..(j + 1) * t];
-        let sc = column(&scale0, h, j);
-        bn_elu_channel_backward(g, xh, act, tape.rstd[0][j], &sc, rows, gsc, gsh);
-    }
+    for_each_channel(
+        g0.chunks_mut(t)
+            .zip(g_w1.chunks_mut(h))
+            .zip(g_b1.iter_mut())
+            .zip(gsc0.chunks_mut(levels).zip(gsh0.chunks_mut(levels))),
+        #[inline(always)]
+        |j, item| {
+            let (((g, gw), gb), (gsc, gsh)) = item;
+            let gj = &g1[j * t..(j + 1) * t];
+            **gb = sum(gj);
+            for (i, gw) in gw.iter_mut().enumerate() {
+                *gw = dot(gj, &act0[i * t..(i + 1) * t]);
+            }
+            let w: Vec<F> = (0..h).map(|o| p.w1[o * h + j]).collect();
+            linear_channel(&w, F::ZERO, &g1, t, g);
+            let xh = &tape.xh[0][j * t..(j + 1) * t];
+            let act = &act0[j * t..(j + 1) * t];
+            let sc = column(&scale0, h, j);
+            bn_elu_channel_backward(g, xh, act, tape.rstd[0][j], &sc, rows, gsc, gsh);
+        },
+    );
     // The first Linear, per output channel o: the adjacency part on the present rows; the
     // node parts through the gathers, i.e. scatter-adds into the node table ([H][K+1]).
     let k1 = tape.nodes.len() / f;
     let mut g_wa = vec![0.0; h * c_in];
     let mut g_pu = vec![0.0f64; h * k1];
     let mut g_pv = vec![0.0f64; h * k1];
-    for (o, (gwa, (gu, gv))) in g_wa
-        .chunks_mut(c_in)
-        .zip(g_pu.chunks_mut(k1).zip(g_pv.chunks_mut(k1)))
-        .enumerate()
-    {
-        let go = &g0[o * t..(o + 1) * t];
-        for (c, gw) in gwa.iter_mut().enumerate() {
-            *gw = dot(&go[..r], &tape.a[c * r..(c + 1) * r]);
-        }
-        // Consecutive rows mostly share their row node: sum runs before adding.
-        let (mut cur, mut acc) = (rows.row_u.first().copied().unwrap_or(0), 0.0);
-        for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
-            if u != cur {
-                gu[cur as usize] += acc;
-                (cur, acc) = (u, 0.0);
+    for_each_channel(
+        g_wa.chunks_mut(c_in)
+            .zip(g_pu.chunks_mut(k1).zip(g_pv.chunks_mut(k1))),
+        #[inline(always)]
+        |o, item| {
+            let (gwa, (gu, gv)) = item;
+            let go = &g0[o * t..(o + 1) * t];
+            for (c, gw) in gwa.iter_mut().enumerate() {
+                *gw = dot(&go[..r], &tape.a[c * r..(c + 1) * r]);
             }
-            acc += x.wide();
-            gv[v as usize] += x.wide();
-        }
-        if !go.is_empty() {
-            gu[cur as usize] += acc;
-        }
-    }
+            // Consecutive rows mostly share their row node: sum runs before adding.
+            let (mut cur, mut acc) = (rows.row_u.first().copied().unwrap_or(0), 0.0);
+            for ((&x, &u), &v) in go.iter().zip(&rows.row_u).zip(&rows.row_v) {
+                if u != cur {
+                    gu[cur as usize] += acc;
+                    (cur, acc) = (u, 0.0);
+                }
+                acc += x.wide();
+                gv[v as usize] += x.wide();
+            }
+            if !go.is_empty() {
+                gu[cur as usize] += acc;
+            }
+        },
+    );
     let mut rows_in = vec![0.0; c_in * r];
-    for (c, y) in rows_in.chunks_mut(r.max(1)).enumerate() {
-        let w: Vec<F> = (0..h).map(|o| p.wa[o * c_in + c]).collect();
-        let mut ga = vec![F::ZERO; r];
-        linear_channel(&w, F::ZERO, &g0, t, &mut ga);
-        for (y, g) in y.iter_mut().zip(ga) {
-            *y = g.wide();
-        }
-    }
+    for_each_channel(
+        rows_in.chunks_mut(r.max(1)),
+        #[inline(always)]
+        |c, item| {
+            let y = item;
+            let w: Vec<F> = (0..h).map(|o| p.wa[o * c_in + c]).collect();
+            let mut ga = vec![F::ZERO; r];
+            linear_channel(&w, F::ZERO, &g0, t, &mut ga);
+            for (y, g) in y.iter_mut().zip(ga) {
+                *y = g.wide();
+            }
+        },
+    );
     // The node table (small: K + 1 rows).
     let mut g_b0 = vec![0.0; h];
     let mut g_wu = vec![0.0; h * f];

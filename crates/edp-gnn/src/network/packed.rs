@@ -812,9 +812,14 @@ mod tests {
     /// has it) and in the baseline build.
     #[test]
     fn fused_train_forward_and_backward_equal_autograd() {
-        for (seed, shuffled, baseline) in [(5u64, false, false), (6, true, false), (7, true, true)]
-        {
+        for (seed, shuffled, baseline, threads) in [
+            (5u64, false, false, None),
+            (6, true, false, None),
+            (7, true, true, None),
+            (8, true, false, Some(3)),
+        ] {
             super::fused::BASELINE_ONLY.with(|b| b.set(baseline));
+            super::fused::THREADS.with(|t| t.set(threads));
             let (x, adj, flags) = batch(seed);
             let b = adj.size()[0];
             let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
@@ -855,6 +860,38 @@ mod tests {
                 }
             }
             assert!(nonzero > 250, "only {nonzero} non-zero gradients/buffers");
+        }
+    }
+
+    /// The hand-written loops give bit-identical scores, gradients and statistics on any
+    /// number of threads (each channel is computed whole by one thread).
+    #[test]
+    fn fused_is_independent_of_the_thread_count() {
+        let (x, adj, flags) = batch(9);
+        let run = |threads: usize| {
+            super::fused::THREADS.with(|t| t.set(Some(threads)));
+            let (vs, net) = network(9);
+            let (score, tape) = net
+                .forward_train_tape(
+                    &x,
+                    &adj,
+                    &flags,
+                    Conditioning::SigmaMajor,
+                    EdgeBackward::HandWritten,
+                )
+                .unwrap();
+            tape.backward(&score.square().sum(Kind::Double));
+            let mut all = vec![score.detach()];
+            all.extend(grads_and_buffers(&vs).into_iter().map(|(_, t)| t));
+            all
+        };
+        let one = run(1);
+        for threads in [2, 4] {
+            let many = run(threads);
+            assert_eq!(one.len(), many.len());
+            for (a, b) in one.iter().zip(&many) {
+                assert!(a.equal(b), "{threads} threads differ from 1");
+            }
         }
     }
 }
