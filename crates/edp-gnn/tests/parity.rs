@@ -269,7 +269,13 @@ fn eval_and_train_float32_match_official() {
             normwise(&t.adjs, &c[&format!("train.layer{i}.adjs")])
         );
     }
-    check_train_float32(&c, &vs, &score, &inp.target, |loss| loss.backward());
+    check_train_float32(
+        &c,
+        &vs,
+        &score,
+        &inp.target,
+        Box::new(|loss| loss.backward()),
+    );
 }
 
 /// The train-mode checks of the float32 fixture: score, loss, the head's gradients, the
@@ -280,7 +286,7 @@ fn check_train_float32(
     vs: &nn::VarStore,
     score: &Tensor,
     target: &Tensor,
-    backward: impl FnOnce(&Tensor),
+    backward: Box<dyn FnOnce(&Tensor) + '_>,
 ) {
     let sig = sigmas();
     assert_allclose("score_train", score, &c["score_train"], 0.0, 2e-4);
@@ -329,9 +335,19 @@ fn check_train_float32(
 /// backward) meets the same float32 train-mode acceptance criteria.
 #[test]
 fn train_tape_float32_matches_official() {
+    with_train_tape(Kind::Float, check_train_float32);
+}
+
+/// A train-mode check: fixture, variables, score, target, and how to take the gradient.
+type TrainCheck =
+    fn(&HashMap<String, Tensor>, &nn::VarStore, &Tensor, &Tensor, Box<dyn FnOnce(&Tensor) + '_>);
+
+/// Runs the fixture batch through [`EdpGnn::forward_train_tape`] (the official weights in
+/// `kind`, gradients zeroed) and hands the score to `check` with the tape's backward.
+fn with_train_tape(kind: Kind, check: TrainCheck) {
     let c = read("cases.safetensors");
-    let (vs, net) = official_net(Kind::Float);
-    let inp = inputs(&c, Kind::Float);
+    let (vs, net) = official_net(kind);
+    let inp = inputs(&c, kind);
     zero_grads(&vs);
     let (score, tape) = net
         .forward_train_tape(
@@ -342,7 +358,13 @@ fn train_tape_float32_matches_official() {
             train_tape_backward(),
         )
         .unwrap();
-    check_train_float32(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
+    check(
+        &c,
+        &vs,
+        &score,
+        &inp.target,
+        Box::new(|loss| tape.backward(loss)),
+    );
 }
 
 #[test]
@@ -374,7 +396,13 @@ fn float64_matches_official_float64() {
     let score = net
         .forward_t(&inp.x, &inp.adj, &inp.flags, Conditioning::SigmaMajor, true)
         .unwrap();
-    check_train_float64(&c, &vs, &score, &inp.target, |loss| loss.backward());
+    check_train_float64(
+        &c,
+        &vs,
+        &score,
+        &inp.target,
+        Box::new(|loss| loss.backward()),
+    );
 }
 
 /// The train-mode checks of the float64 references: score, loss, every gradient and the
@@ -384,7 +412,7 @@ fn check_train_float64(
     vs: &nn::VarStore,
     score: &Tensor,
     target: &Tensor,
-    backward: impl FnOnce(&Tensor),
+    backward: Box<dyn FnOnce(&Tensor) + '_>,
 ) {
     let sig = sigmas();
     let e = normwise(score, &c["score_train_f64"]);
@@ -442,20 +470,7 @@ fn check_train_float64(
 /// the hand-written edge-MLP backward within 1e-8 of the official float64 gradient.
 #[test]
 fn train_tape_float64_matches_official_float64() {
-    let c = read("cases.safetensors");
-    let (vs, net) = official_net(Kind::Double);
-    let inp = inputs(&c, Kind::Double);
-    zero_grads(&vs);
-    let (score, tape) = net
-        .forward_train_tape(
-            &inp.x,
-            &inp.adj,
-            &inp.flags,
-            Conditioning::SigmaMajor,
-            train_tape_backward(),
-        )
-        .unwrap();
-    check_train_float64(&c, &vs, &score, &inp.target, |loss| tape.backward(loss));
+    with_train_tape(Kind::Double, check_train_float64);
 }
 
 #[test]

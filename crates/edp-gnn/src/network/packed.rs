@@ -269,6 +269,46 @@ impl Packing {
     }
 }
 
+/// What both packed train-mode forwards start from.
+struct PackedInput {
+    pk: Packing,
+    /// `[N, N]` identity (the GIN's self-loops).
+    eye: Tensor,
+    /// The masked input stack `[Ã, 1 − Ã]`, `[B, 2, N, N]`.
+    adjs: Tensor,
+    /// Its present-pair rows `[R, 2]` (the mask is 1 there).
+    rows: Tensor,
+    /// The present nodes' features `[K, F]`.
+    x_rows: Tensor,
+}
+
+impl PackedInput {
+    fn new(x: &Tensor, adj: &Tensor, flags: &Tensor, level: &Levels) -> PackedInput {
+        let (kind, device) = (adj.kind(), adj.device());
+        let s = adj.size();
+        let (b, n) = (s[0], s[1]);
+        let levels: Vec<i64> = match level {
+            Levels::PerSample(_, host) => host.clone(),
+            Levels::Uniform(l) => vec![*l; b as usize],
+        };
+        let pk = Packing::new(flags, &levels, kind, device);
+        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
+        let a = adj.unsqueeze(1);
+        let adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
+        let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
+        let rows = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1);
+        let f_in = x.size()[2];
+        let x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
+        PackedInput {
+            eye: Tensor::eye(n, (kind, device)),
+            pk,
+            adjs,
+            rows,
+            x_rows,
+        }
+    }
+}
+
 impl EdpGnn {
     /// Train-mode forward (BatchNorm batch statistics, running statistics updated) computed
     /// on the present pairs only; see the module documentation. Same contract as the padded
@@ -281,26 +321,16 @@ impl EdpGnn {
         level: &Levels,
         mut trace: Option<&mut Vec<LayerTrace>>,
     ) -> Tensor {
-        let (kind, device) = (adj.kind(), adj.device());
-        let s = adj.size();
-        let (b, n) = (s[0], s[1]);
-        let levels: Vec<i64> = match level {
-            Levels::PerSample(_, host) => host.clone(),
-            Levels::Uniform(l) => vec![*l; b as usize],
-        };
-        let pk = Packing::new(flags, &levels, kind, device);
-        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
-        let eye = Tensor::eye(n, (kind, device));
-        let a = adj.unsqueeze(1);
-        let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
-        // Present-pair rows of the input stack: [Ã, 1 − Ã] (the mask is 1 there).
-        let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
-        let mut rows = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1); // [R, 2]
+        let PackedInput {
+            pk,
+            eye,
+            mut adjs,
+            mut rows,
+            mut x_rows,
+        } = PackedInput::new(x, adj, flags, level);
+        let (b, n) = (pk.b, pk.n);
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows.shallow_clone());
-        // Node features of the present nodes, [K, F].
-        let f_in = x.size()[2];
-        let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
         for layer in &self.layers {
             let x_o = layer
                 .gin
@@ -321,11 +351,18 @@ impl EdpGnn {
             rows = new_rows;
             x_rows = x_o;
         }
-        // Head on the present upper pairs, mirrored; the all-zero response elsewhere.
-        let u = Tensor::cat(&stack_rows, 1).index_select(0, &pk.upper); // [P, ΣC]
+        self.head_packed(&stack_rows, &pk, level)
+    }
+
+    /// The head on the present upper pairs of the stacked layer outputs `stack_rows`
+    /// (`[R, C_l]` each), mirrored, and its all-zero response at the off-diagonal pairs that
+    /// touch an absent node: the score `[B, N, N]`.
+    fn head_packed(&self, stack_rows: &[Tensor], pk: &Packing, level: &Levels) -> Tensor {
+        let (b, n) = (pk.b, pk.n);
+        let u = Tensor::cat(stack_rows, 1).index_select(0, &pk.upper); // [P, ΣC]
         let out = self.head.forward_rows(&u, &pk.upper_runs, &pk.upper_level);
         let both = Tensor::cat(&[&out, &out], 0);
-        let dense = Tensor::zeros([b * n * n], (kind, device))
+        let dense = Tensor::zeros([b * n * n], (out.kind(), out.device()))
             .index_copy(0, &pk.upper_lower_flat, &both)
             .view([b, n, n]);
         let constant = self.zero_input_response(level, b);
@@ -367,25 +404,18 @@ impl EdpGnn {
         flags: &Tensor,
         level: &Levels,
     ) -> (Tensor, FusedTape) {
-        let (kind, device) = (adj.kind(), adj.device());
-        let s = adj.size();
-        let (b, n) = (s[0], s[1]);
-        let levels: Vec<i64> = match level {
-            Levels::PerSample(_, host) => host.clone(),
-            Levels::Uniform(l) => vec![*l; b as usize],
-        };
-        let pk = Packing::new(flags, &levels, kind, device);
-        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
-        let eye = Tensor::eye(n, (kind, device));
-        let a = adj.unsqueeze(1);
-        let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
-        let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
-        let rows0 = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1).detach(); // [R, 2]
+        let PackedInput {
+            pk,
+            eye,
+            mut adjs,
+            rows: rows0,
+            mut x_rows,
+        } = PackedInput::new(x, adj, flags, level);
+        let kind = adj.kind();
+        let rows0 = rows0.detach();
         let mut rows_host = host_f64(&rows0.tr()); // channel-major [2][R]
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
-        let f_in = x.size()[2];
-        let mut x_rows = x.reshape([b * n, f_in]).index_select(0, &pk.node_flat);
         let mut layers = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let x_o = layer
@@ -419,14 +449,7 @@ impl EdpGnn {
                 out_leaf,
             });
         }
-        let u = Tensor::cat(&stack_rows, 1).index_select(0, &pk.upper);
-        let out = self.head.forward_rows(&u, &pk.upper_runs, &pk.upper_level);
-        let both = Tensor::cat(&[&out, &out], 0);
-        let dense = Tensor::zeros([b * n * n], (kind, device))
-            .index_copy(0, &pk.upper_lower_flat, &both)
-            .view([b, n, n]);
-        let constant = self.zero_input_response(level, b);
-        let score = dense + &pk.padded_offdiag * constant.view([b, 1, 1]);
+        let score = self.head_packed(&stack_rows, &pk, level);
         let tape = FusedTape {
             rows: pk.host,
             layers,
