@@ -727,6 +727,15 @@ mod tests {
         (x, adj, flags)
     }
 
+    /// Shuffled per-sample levels for the 12 samples of [`batch`], and a random `[12, 7, 7]`
+    /// weighting of the output, so that the gradients see every entry.
+    fn levels_and_target(seed: u64) -> (Tensor, Tensor) {
+        let levels = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+        let w: Vec<f64> = (0..12 * 49).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        (levels, Tensor::from_slice(&w).view([12, 7, 7]))
+    }
+
     /// Every parameter's gradient and every buffer, by name.
     fn grads_and_buffers(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = vs
@@ -758,16 +767,12 @@ mod tests {
         for (seed, shuffled) in [(3u64, false), (4, true)] {
             let (x, adj, flags) = batch(seed);
             let b = adj.size()[0];
-            let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
+            let (lv_tensor, target) = levels_and_target(seed);
             let cond = if shuffled {
                 Conditioning::PerSample(&lv_tensor)
             } else {
                 Conditioning::SigmaMajor
             };
-            // A random weighting of the output, so the gradients see every entry.
-            let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
-            let w: Vec<f64> = (0..b * 49).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let target = Tensor::from_slice(&w).view([b, 7, 7]);
 
             let (vs_p, net_p) = network(seed);
             let level = sigma_levels(cond, b, net_p.num_levels(), Device::Cpu).unwrap();
@@ -844,16 +849,12 @@ mod tests {
             super::fused::BASELINE_ONLY.with(|b| b.set(baseline));
             super::fused::THREADS.with(|t| t.set(threads));
             let (x, adj, flags) = batch(seed);
-            let b = adj.size()[0];
-            let lv_tensor = Tensor::from_slice(&[5i64, 0, 2, 2, 1, 4, 3, 5, 0, 1, 4, 3]);
+            let (lv_tensor, target) = levels_and_target(seed);
             let cond = if shuffled {
                 Conditioning::PerSample(&lv_tensor)
             } else {
                 Conditioning::SigmaMajor
             };
-            let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
-            let w: Vec<f64> = (0..b * 49).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let target = Tensor::from_slice(&w).view([b, 7, 7]);
             let loss = |score: &Tensor| (score - &target).square().sum(Kind::Double);
 
             let (vs_p, net_p) = network(seed);
