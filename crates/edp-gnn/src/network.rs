@@ -274,6 +274,24 @@ impl BatchNorm {
         y
     }
 
+    /// The running-statistics update of `nn.BatchNorm1d.train()` from a batch's mean and
+    /// biased variance (`[H]` each) over `total` rows: momentum 0.1, the variance made
+    /// unbiased; counts the batch. For train forwards that compute the statistics
+    /// themselves (`network/packed.rs`, `network/fused.rs`).
+    fn update_running(&self, mean: &Tensor, biased_var: &Tensor, total: f64) {
+        tch::no_grad(|| {
+            let mut rm = self.running_mean.shallow_clone();
+            let mut rv = self.running_var.shallow_clone();
+            let _ = rm.g_mul_scalar_(1.0 - BN_MOMENTUM);
+            let _ = rm.g_add_(&(mean.detach().view([-1]) * BN_MOMENTUM));
+            let _ = rv.g_mul_scalar_(1.0 - BN_MOMENTUM);
+            let unbiased = BN_MOMENTUM * total / (total - 1.0);
+            let _ = rv.g_add_(&(biased_var.detach().view([-1]) * unbiased));
+            let mut n = self.num_batches_tracked.shallow_clone();
+            let _ = n.g_add_scalar_(1);
+        });
+    }
+
     /// Eval mode as an affine map `x·s + t` per channel: `s = γ/√(running_var + ε)`,
     /// `t = β − running_mean·s`. Returns `(s, t)`, each `[H]`.
     fn eval_affine(&self) -> (Tensor, Tensor) {

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use tch::{Kind, Tensor};
 
-use super::{EdgeMlp, BN_EPS, BN_MOMENTUM};
+use super::{EdgeMlp, BN_EPS};
 
 /// Rows of one packed batch, on the host.
 pub(super) struct HostRows {
@@ -587,25 +587,16 @@ fn bn_elu_channel_backward<F: Real>(
     }
 }
 
-/// Updates BatchNorm `k`'s running statistics as `nn.BatchNorm1d.train()` does (momentum
-/// 0.1, unbiased variance over all `B·N²` rows) and counts the batch.
+/// Updates BatchNorm `k`'s running statistics from the per-channel batch statistics (over
+/// all `B·N²` rows), as `nn.BatchNorm1d.train()` does.
 fn update_running(e: &EdgeMlp, k: usize, stats: &[ChannelStats], total: f64) {
     let bn = &e.bn[k];
     let kind = bn.running_mean.kind();
-    let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
-    let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
-    tch::no_grad(|| {
-        let mean = Tensor::from_slice(&mean).to_kind(kind);
-        let var = Tensor::from_slice(&var).to_kind(kind) * (total / (total - 1.0));
-        let mut rm = bn.running_mean.shallow_clone();
-        let mut rv = bn.running_var.shallow_clone();
-        let _ = rm.g_mul_scalar_(1.0 - BN_MOMENTUM);
-        let _ = rm.g_add_(&(mean * BN_MOMENTUM));
-        let _ = rv.g_mul_scalar_(1.0 - BN_MOMENTUM);
-        let _ = rv.g_add_(&(var * BN_MOMENTUM));
-        let mut n = bn.num_batches_tracked.shallow_clone();
-        let _ = n.g_add_scalar_(1);
-    });
+    let column = |f: fn(&ChannelStats) -> f64| {
+        let v: Vec<f64> = stats.iter().map(f).collect();
+        Tensor::from_slice(&v).to_kind(kind)
+    };
+    bn.update_running(&column(|s| s.0), &column(|s| s.1), total);
 }
 
 /// Statistics of the two BatchNorms of one forward, per channel.

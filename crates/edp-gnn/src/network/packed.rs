@@ -34,7 +34,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::fused::{self, host_f64, EdgeTape, HostRows};
-use super::{EdgeMlp, EdpGnn, LayerTrace, Levels, ReadScore, BN_EPS, BN_MOMENTUM};
+use super::{EdgeMlp, EdpGnn, LayerTrace, Levels, ReadScore, BN_EPS};
 
 /// Fraction of the padded batch's ordered pairs that join two present nodes:
 /// `Σ_g n_g² / (B·N²)` for flags `[B, N]`.
@@ -604,16 +604,7 @@ impl EdgeMlp {
         let d = pre - &mean;
         let var = (d.square() * w).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>) / total;
         let xh = d * (&var + BN_EPS).rsqrt();
-        tch::no_grad(|| {
-            let mut rm = bn.running_mean.shallow_clone();
-            let mut rv = bn.running_var.shallow_clone();
-            let _ = rm.g_mul_scalar_(1.0 - BN_MOMENTUM);
-            let _ = rm.g_add_(&(mean.detach().view([-1]) * BN_MOMENTUM));
-            let _ = rv.g_mul_scalar_(1.0 - BN_MOMENTUM);
-            let _ = rv.g_add_(&(var.detach().view([-1]) * (BN_MOMENTUM * total / (total - 1.0))));
-            let mut nbt = bn.num_batches_tracked.shallow_clone();
-            let _ = nbt.g_add_scalar_(1);
-        });
+        bn.update_running(&mean, &var, total);
         // (x̂·γ + β)·g_l + b_l per row, with the level's gain g_l and bias b_l.
         let h = bn.weight.size()[0];
         let gain = cond.gain.view([-1, h]);
