@@ -143,7 +143,7 @@ pub struct TrainTape<'a> {
 
 enum TapeInner<'a> {
     Autograd,
-    Fused(&'a EdpGnn, packed::FusedTape),
+    Fused(&'a EdpGnn, Box<packed::FusedTape>),
 }
 
 impl std::fmt::Debug for TrainTape<'_> {
@@ -162,7 +162,7 @@ impl TrainTape<'_> {
     pub fn backward(self, loss: &Tensor) {
         match self.inner {
             TapeInner::Autograd => loss.backward(),
-            TapeInner::Fused(net, tape) => net.backward_fused(tape, loss),
+            TapeInner::Fused(net, tape) => net.backward_fused(*tape, loss),
         }
     }
 }
@@ -220,6 +220,14 @@ impl Linear {
 
     fn out_dim(&self) -> i64 {
         self.w.size()[0]
+    }
+
+    /// The same parameters (shared storage and gradients), as an owned value.
+    fn shallow(&self) -> Linear {
+        Linear {
+            w: self.w.shallow_clone(),
+            b: self.b.shallow_clone(),
+        }
     }
 }
 
@@ -453,6 +461,30 @@ impl Gin {
             cur = h;
         }
         self.readout_sum(&Tensor::cat(&hidden, -1))
+    }
+
+    /// The same parameters (shared storage and gradients), as an owned value that can be
+    /// moved to another thread.
+    fn shallow(&self) -> Gin {
+        let pair = |(a, b): &(Linear, Linear)| (a.shallow(), b.shallow());
+        Gin {
+            eps: self.eps.shallow_clone(),
+            layers: self.layers.iter().map(pair).collect(),
+            readout: self.readout.iter().map(pair).collect(),
+            channels: self.channels,
+        }
+    }
+
+    /// Every parameter, in a fixed order.
+    fn params(&self) -> Vec<Tensor> {
+        let mut out = vec![self.eps.shallow_clone()];
+        for (a, b) in self.layers.iter().chain(&self.readout) {
+            for l in [a, b] {
+                out.push(l.w.shallow_clone());
+                out.push(l.b.shallow_clone());
+            }
+        }
+        out
     }
 
     /// The readout's second Linears as one GEMM: `Σ_j W2_j z_j + Σ_j b2_j` for the
@@ -896,7 +928,7 @@ impl EdpGnn {
             Ok((
                 score,
                 TrainTape {
-                    inner: TapeInner::Fused(self, tape),
+                    inner: TapeInner::Fused(self, Box::new(tape)),
                 },
             ))
         } else {

@@ -417,7 +417,7 @@ mod omp {
         unsafe { GOMP_parallel(trampoline::<F>, data, threads as u32, 0) };
         assert!(
             !ctx.panicked.load(Ordering::Relaxed),
-            "a parallel edge-MLP loop panicked"
+            "a parallel job of the edge-MLP kernel or the GIN panicked"
         );
     }
 }
@@ -429,7 +429,7 @@ thread_local! {
 }
 
 /// Threads for the per-channel loops: libtorch's intra-op thread count.
-fn threads() -> usize {
+pub(super) fn threads() -> usize {
     #[cfg(test)]
     if let Some(n) = THREADS.with(|t| t.get()) {
         return n;
@@ -497,6 +497,24 @@ fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
     omp::parallel(threads, &|i, team| {
         for c in (i..n).step_by(team) {
             run_channel(&w, c);
+        }
+    });
+}
+
+/// Runs `work(job)` for every job, spread over up to `jobs.len()` threads of libtorch's
+/// OpenMP team (job `j` on thread `j mod n`; with one thread, in order on the calling
+/// thread). Inside the team every libtorch op a job runs is single-threaded (libtorch
+/// does not nest parallel regions), so each job computes the same on any thread count.
+pub(super) fn run_jobs<T: Send>(jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
+    let threads = threads().min(jobs.len());
+    if threads <= 1 {
+        jobs.iter_mut().for_each(work);
+        return;
+    }
+    let cells: Vec<Mutex<&mut T>> = jobs.iter_mut().map(Mutex::new).collect();
+    omp::parallel(threads, &|i, team| {
+        for cell in cells.iter().skip(i).step_by(team) {
+            work(&mut cell.lock().unwrap_or_else(|e| e.into_inner()));
         }
     });
 }

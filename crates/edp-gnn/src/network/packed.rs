@@ -107,6 +107,10 @@ pub(super) struct Packing {
     r: i64,
     /// The rows on the host, for the hand-written edge MLP ([`super::fused`]).
     pub(super) host: HostRows,
+    /// Index of sample `g`'s first present node in `node_flat` (`[B + 1]`, host).
+    node_start: Vec<i64>,
+    /// [`Packing::pair_flat`] on the host.
+    pair_flat_host: Vec<i64>,
 }
 
 impl Packing {
@@ -135,6 +139,10 @@ impl Packing {
                 node_pos[g * n as usize + u as usize] = node_flat.len() as i64;
                 node_flat.push(g as i64 * n + u);
             }
+        }
+        let mut node_start = vec![0i64];
+        for nodes in &present {
+            node_start.push(node_start.last().unwrap_or(&0) + nodes.len() as i64);
         }
         let pad_node = node_flat.len() as i64;
         let node_of = |g: i64, u: i64| node_pos[(g * n + u) as usize];
@@ -230,6 +238,7 @@ impl Packing {
             b,
             n,
             pair_flat: long(&pair_flat),
+            pair_flat_host: pair_flat,
             node_flat: long(&node_flat),
             row_u: long(&row_u),
             row_v: long(&row_v),
@@ -249,12 +258,60 @@ impl Packing {
                 .to_device(device),
             r,
             host,
+            node_start,
         }
+    }
+
+    /// The batch cut into `parts` runs of whole samples (at most 2; one where the batch has
+    /// one sample) with about as many present nodes each, for the GIN.
+    fn gin_parts(&self, parts: usize) -> Vec<GinPart> {
+        let k = self.node_start[self.b as usize];
+        let mut cuts = vec![0i64];
+        if parts >= 2 && self.b >= 2 {
+            let mid = (1..self.b)
+                .min_by_key(|&g| (2 * self.node_start[g as usize] - k).abs())
+                .unwrap_or(1);
+            cuts.push(mid);
+        }
+        cuts.push(self.b);
+        cuts.windows(2)
+            .map(|w| {
+                let (g0, g1) = (w[0], w[1]);
+                let (k0, k1) = (self.node_start[g0 as usize], self.node_start[g1 as usize]);
+                GinPart {
+                    g0,
+                    g: g1 - g0,
+                    k0,
+                    k: k1 - k0,
+                    node_flat: self.node_flat.narrow(0, k0, k1 - k0) - g0 * self.n,
+                }
+            })
+            .collect()
     }
 
     /// Total BatchNorm row count `B·N²` (the sum of the row weights).
     fn total(&self) -> f64 {
         (self.b * self.n * self.n) as f64
+    }
+
+    /// Channel-major present-pair rows on the host (`[C][R]`) → samples `g0..g0 + g` of
+    /// the dense channel-first stack `[g, C, N, N]` (zeros elsewhere), in `kind`.
+    fn part_to_dense(&self, rows: &[f64], g0: i64, g: i64, kind: Kind) -> Tensor {
+        let (r, nn) = (self.r as usize, (self.n * self.n) as usize);
+        let c = rows.len() / r.max(1);
+        let mut dense = vec![0f64; g as usize * c * nn];
+        for (i, &flat) in self.pair_flat_host.iter().enumerate() {
+            let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
+            let Some(local) = sample.checked_sub(g0 as usize).filter(|&l| l < g as usize) else {
+                continue;
+            };
+            for ch in 0..c {
+                dense[(local * c + ch) * nn + uv] = rows[ch * r + i];
+            }
+        }
+        Tensor::from_slice(&dense)
+            .view([g, c as i64, self.n, self.n])
+            .to_kind(kind)
     }
 
     /// Present-pair rows `[R, C]` → the dense channel-first stack `[B, C, N, N]` (zeros
@@ -370,24 +427,89 @@ impl EdpGnn {
     }
 }
 
+/// Samples `g0..g0 + g` of a batch, whose present nodes are `k0..k0 + k` of the packed
+/// node table: a part the GIN runs on by itself (it has no BatchNorm, and each sample's
+/// nodes aggregate their own sample's nodes only).
+struct GinPart {
+    g0: i64,
+    g: i64,
+    k0: i64,
+    k: i64,
+    /// The part's present nodes as flat indices `(g − g0)·N + u`. `[k]`.
+    node_flat: Tensor,
+}
+
+/// One part's GIN forward, as a job for [`fused::run_jobs`] (owned, so it can move to
+/// another thread).
+struct GinForward {
+    gin: super::Gin,
+    x: Tensor,
+    adjs: Tensor,
+    eye: Tensor,
+    node_flat: Tensor,
+    out: Option<Tensor>,
+}
+
+impl GinForward {
+    fn run(&mut self) {
+        let out = self
+            .gin
+            .forward_packed(&self.x, &self.adjs, &self.eye, &self.node_flat);
+        self.out = Some(out);
+    }
+}
+
+/// One part's GIN backward. The first part's accumulates into `.grad` (`inputs` empty);
+/// the others' return the gradients of `root` with respect to `inputs`, which are added
+/// afterwards in a fixed order (two threads accumulating at once could add in either order).
+struct GinBackward {
+    root: Tensor,
+    inputs: Vec<Tensor>,
+    grads: Vec<Tensor>,
+}
+
+impl GinBackward {
+    fn run(&mut self) {
+        if self.inputs.is_empty() {
+            self.root.backward();
+        } else {
+            self.grads = Tensor::run_backward(&[&self.root], &self.inputs, false, false);
+        }
+    }
+}
+
+/// One part of one EDP layer's GIN in a [`FusedTape`].
+struct FusedPart {
+    /// The GIN's inputs: present-node features `[k, F]` and adjacency stack `[g, C, N, N]`;
+    /// after the first layer, leaves that collect the gradient for the previous layer.
+    x_in: Tensor,
+    adjs_in: Tensor,
+    /// The GIN's output on the part's present nodes `[k, F]`, attached to its graph.
+    x_o: Tensor,
+}
+
 /// One EDP layer of a [`FusedTape`].
 struct FusedLayer {
     /// The edge MLP's saved activations.
     edge: EdgeTape,
-    /// The GIN's output on the present nodes `[K, F]` and the absent-node constant `[F]`,
-    /// attached to the GIN's autograd graph.
-    x_o: Tensor,
+    /// The GIN's parts.
+    parts: Vec<FusedPart>,
+    /// The absent-node constant of the GIN's output `[F]`, attached to its graph.
     x_pad: Tensor,
-    /// `x_o` detached, as the next layer's GIN input (a leaf that collects its gradient).
-    x_leaf: Tensor,
     /// The layer's output on the present pairs, channel-major `[C_out, R]`: a leaf that
-    /// collects the gradients of the head and of the next GIN.
+    /// collects the head's gradient.
     out_leaf: Tensor,
 }
 
 /// The state [`super::TrainTape::backward`] needs after [`EdpGnn::forward_train_fused`].
 pub(super) struct FusedTape {
     rows: HostRows,
+    /// [`Packing::pair_flat`], on the host.
+    pair_flat: Vec<i64>,
+    /// `N·N`.
+    nn: usize,
+    /// The batch's parts for the GIN.
+    parts: Vec<GinPart>,
     layers: Vec<FusedLayer>,
 }
 
@@ -397,6 +519,10 @@ impl EdpGnn {
     /// same BatchNorm running-statistics update. Returns the score `[B, N, N]`, whose autograd
     /// graph ends at leaves (each layer's output, each GIN's input), and the tape with which
     /// [`super::TrainTape::backward`] carries the gradient through the edge MLPs.
+    ///
+    /// With two or more libtorch threads the GIN runs on two halves of the batch (whole
+    /// samples) at once, each half single-threaded on one thread of libtorch's team: the
+    /// GIN's small GEMMs and elementwise ops gain little from two threads each.
     pub(super) fn forward_train_fused(
         &self,
         x: &Tensor,
@@ -407,26 +533,42 @@ impl EdpGnn {
         let PackedInput {
             pk,
             eye,
-            mut adjs,
+            adjs,
             rows: rows0,
-            mut x_rows,
+            x_rows,
         } = PackedInput::new(x, adj, flags, level);
         let kind = adj.kind();
         let rows0 = rows0.detach();
         let mut rows_host = host_f64(&rows0.tr()); // channel-major [2][R]
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
+        let parts = pk.gin_parts(fused::threads());
+        let mut x_in: Vec<Tensor> = parts.iter().map(|p| x_rows.narrow(0, p.k0, p.k)).collect();
+        let mut adjs_in: Vec<Tensor> = parts.iter().map(|p| adjs.narrow(0, p.g0, p.g)).collect();
         let mut layers = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let x_o = layer
-                .gin
-                .forward_packed(&x_rows, &adjs, &eye, &pk.node_flat);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut jobs: Vec<GinForward> = parts
+                .iter()
+                .zip(x_in.iter().zip(&adjs_in))
+                .map(|(p, (x, a))| GinForward {
+                    gin: layer.gin.shallow(),
+                    x: x.shallow_clone(),
+                    adjs: a.shallow_clone(),
+                    eye: eye.shallow_clone(),
+                    node_flat: p.node_flat.shallow_clone(),
+                    out: None,
+                })
+                .collect();
+            fused::run_jobs(&mut jobs, GinForward::run);
+            let x_o: Vec<Tensor> = jobs
+                .into_iter()
+                .map(|j| j.out.expect("every GIN job ran"))
+                .collect();
             let x_pad = layer.gin.padded_output();
             let f = x_pad.size()[0];
-            let nodes = host_f64(&Tensor::cat(
-                &[x_o.detach(), x_pad.detach().view([1, f])],
-                0,
-            ));
+            let mut node_rows: Vec<Tensor> = x_o.iter().map(Tensor::detach).collect();
+            node_rows.push(x_pad.detach().view([1, f]));
+            let nodes = host_f64(&Tensor::cat(&node_rows, 0));
             let (out, edge) = fused::edge_forward(&layer.edge, &rows_host, &nodes, &pk.host);
             let c_out = layer.edge.lin[2].out_dim();
             // Channel-major [C_out, R], as the kernel returns it; the graph uses its
@@ -435,23 +577,45 @@ impl EdpGnn {
                 .to_kind(kind)
                 .view([c_out, pk.r])
                 .set_requires_grad(true);
-            let x_leaf = x_o.detach().set_requires_grad(true);
-            let out_rows = out_leaf.tr();
-            adjs = pk.to_dense(&out_rows);
-            stack_rows.push(out_rows);
-            x_rows = x_leaf.shallow_clone();
+            stack_rows.push(out_leaf.tr());
+            // The next GIN's inputs: leaves of this layer's outputs, whose gradients
+            // `backward_fused` carries on into this layer.
+            let (next_x, next_adjs) = if i + 1 < self.layers.len() {
+                (
+                    x_o.iter()
+                        .map(|t| t.detach().set_requires_grad(true))
+                        .collect(),
+                    parts
+                        .iter()
+                        .map(|p| {
+                            pk.part_to_dense(&out, p.g0, p.g, kind)
+                                .set_requires_grad(true)
+                        })
+                        .collect(),
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let fused_parts = x_o
+                .into_iter()
+                .zip(std::mem::replace(&mut x_in, next_x))
+                .zip(std::mem::replace(&mut adjs_in, next_adjs))
+                .map(|((x_o, x_in), adjs_in)| FusedPart { x_in, adjs_in, x_o })
+                .collect();
             rows_host = out;
             layers.push(FusedLayer {
                 edge,
-                x_o,
+                parts: fused_parts,
                 x_pad,
-                x_leaf,
                 out_leaf,
             });
         }
         let score = self.head_packed(&stack_rows, &pk, level);
         let tape = FusedTape {
             rows: pk.host,
+            pair_flat: pk.pair_flat_host,
+            nn: (pk.n * pk.n) as usize,
+            parts,
             layers,
         };
         (score, tape)
@@ -459,13 +623,18 @@ impl EdpGnn {
 
     /// The backward of [`EdpGnn::forward_train_fused`] for `loss` (a function of its score):
     /// autograd through the head, then layer by layer from the last, the edge MLP's
-    /// hand-written backward and autograd through the GIN. Accumulates into every
-    /// parameter's gradient exactly what `loss.backward()` through the autograd forward would.
+    /// hand-written backward and autograd through the GIN (its parts on parallel threads,
+    /// their parameter gradients summed in a fixed order). Accumulates into every
+    /// parameter's gradient exactly what `loss.backward()` through the autograd forward
+    /// would (up to float rounding); the result does not depend on the thread timing.
     pub(super) fn backward_fused(&self, tape: FusedTape, loss: &Tensor) {
         loss.backward();
+        // The gradient of the next layer's GIN and edge MLP with respect to this layer's
+        // output rows (channel-major, host) and node features `[K, F]`.
         let mut from_next: Option<Vec<f64>> = None;
+        let mut x_from_next: Option<Tensor> = None;
         for (i, (layer, saved)) in self.layers.iter().zip(&tape.layers).enumerate().rev() {
-            let kind = saved.x_o.kind();
+            let kind = saved.x_pad.kind();
             let g = saved.out_leaf.grad();
             let mut g_out = if g.defined() {
                 host_f64(&g)
@@ -478,24 +647,115 @@ impl EdpGnn {
                 }
             }
             let grads = fused::edge_backward(&layer.edge, &saved.edge, &g_out, &tape.rows);
-            let (k, f) = (saved.x_o.size()[0], saved.x_pad.size()[0]);
+            let f = saved.x_pad.size()[0];
+            let k: i64 = saved.parts.iter().map(|p| p.x_o.size()[0]).sum();
             let g_nodes = Tensor::from_slice(&grads.nodes)
                 .to_kind(kind)
                 .view([k + 1, f]);
             let mut g_x = g_nodes.narrow(0, 0, k);
-            let next = saved.x_leaf.grad();
-            if next.defined() {
+            if let Some(next) = x_from_next.take() {
                 g_x += next;
             }
-            // One backward for the GIN and the edge MLP's parameters: the gradient of
-            // Σ ⟨t, ∂t⟩ over the tensors t whose gradients ∂t are known.
-            let mut s = (&saved.x_o * g_x).sum(kind) + (&saved.x_pad * g_nodes.get(k)).sum(kind);
-            for (p, g) in &grads.params {
-                s += (p * g).sum(kind);
+            // The gradient of Σ ⟨t, ∂t⟩ over the tensors t whose gradients ∂t are known:
+            // the GIN's output (per part), its absent-node constant, the edge MLP's parameters.
+            // The first part's backward accumulates into `.grad` with the edge MLP's terms;
+            // the other part's gradients for the GIN's parameters and inputs come back.
+            let params = layer.gin.params();
+            let np = params.len();
+            let mut jobs: Vec<GinBackward> = saved
+                .parts
+                .iter()
+                .zip(&tape.parts)
+                .enumerate()
+                .map(|(j, (part, range))| {
+                    let mut root = (&part.x_o * g_x.narrow(0, range.k0, range.k)).sum(kind);
+                    let mut inputs = Vec::new();
+                    if j == 0 {
+                        root += (&saved.x_pad * g_nodes.get(k)).sum(kind);
+                        for (p, g) in &grads.params {
+                            root += (p * g).sum(kind);
+                        }
+                    } else {
+                        inputs.extend(params.iter().map(Tensor::shallow_clone));
+                        if i > 0 {
+                            inputs.push(part.x_in.shallow_clone());
+                            inputs.push(part.adjs_in.shallow_clone());
+                        }
+                    }
+                    GinBackward {
+                        root,
+                        inputs,
+                        grads: Vec::new(),
+                    }
+                })
+                .collect();
+            fused::run_jobs(&mut jobs, GinBackward::run);
+            let mut missing: Option<Tensor> = None;
+            for job in &jobs[1..] {
+                for (p, g) in params.iter().zip(&job.grads) {
+                    if !g.defined() {
+                        continue;
+                    }
+                    let mut acc = p.grad();
+                    if acc.defined() {
+                        tch::no_grad(|| {
+                            let _ = acc.f_add_(g).expect("gradient shapes match");
+                        });
+                    } else {
+                        // Not reached by the first part: accumulate through autograd.
+                        let term = (p * g).sum(kind);
+                        missing = Some(match missing.take() {
+                            None => term,
+                            Some(m) => m + term,
+                        });
+                    }
+                }
             }
-            s.backward();
+            if let Some(m) = missing {
+                m.backward();
+            }
             if i > 0 {
-                from_next = Some(grads.rows_in);
+                // The gradient for the previous layer's node features and output rows
+                // (channel-major, host), from this layer's edge MLP and GIN.
+                let mut rows_in = grads.rows_in;
+                let r = tape.rows.r;
+                let mut x_grads = Vec::with_capacity(jobs.len());
+                for (j, ((job, part), range)) in
+                    jobs.iter().zip(&saved.parts).zip(&tape.parts).enumerate()
+                {
+                    let (g0, g) = (range.g0 as usize, range.g as usize);
+                    let (gx, ga) = if j == 0 {
+                        (part.x_in.grad(), part.adjs_in.grad())
+                    } else {
+                        (
+                            job.grads[np].shallow_clone(),
+                            job.grads[np + 1].shallow_clone(),
+                        )
+                    };
+                    x_grads.push(if gx.defined() {
+                        gx
+                    } else {
+                        part.x_in.zeros_like()
+                    });
+                    if !ga.defined() {
+                        continue;
+                    }
+                    // Gather the dense stack's gradient `[g, C, N, N]` at the present pairs.
+                    let dense = host_f64(&ga);
+                    let c = rows_in.len() / r.max(1);
+                    let nn = tape.nn;
+                    for (row, &flat) in tape.pair_flat.iter().enumerate() {
+                        let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
+                        let Some(local) = sample.checked_sub(g0).filter(|&l| l < g) else {
+                            continue;
+                        };
+                        for ch in 0..c {
+                            rows_in[ch * r + row] += dense[(local * c + ch) * nn + uv];
+                        }
+                    }
+                }
+                from_next = Some(rows_in);
+                x_from_next = Some(Tensor::cat(&x_grads, 0));
             }
         }
     }
@@ -824,11 +1084,56 @@ mod tests {
         }
     }
 
+    /// Runs the autograd train-mode forward and the hand-written one (each on a fresh
+    /// float64 network from `seed`) with the loss `Σ (score − target)²`, and checks that
+    /// score, every parameter's gradient and the BatchNorm running statistics agree.
+    fn check_fused_against_autograd(
+        seed: u64,
+        (x, adj, flags): (&Tensor, &Tensor, &Tensor),
+        cond: Conditioning<'_>,
+        target: &Tensor,
+        min_nonzero: usize,
+    ) {
+        let loss = |score: &Tensor| (score - target).square().sum(Kind::Double);
+
+        let (vs_p, net_p) = network(seed);
+        let score_p = net_p.forward_t(x, adj, flags, cond, true).unwrap();
+        loss(&score_p).backward();
+
+        let (vs_f, net_f) = network(seed);
+        let (score_f, tape) = net_f
+            .forward_train_tape(x, adj, flags, cond, EdgeBackward::HandWritten)
+            .unwrap();
+        assert!(format!("{tape:?}").contains("fused"));
+        tape.backward(&loss(&score_f));
+
+        let d = max_diff(&score_f, &score_p);
+        assert!(d < 1e-10, "score differs by {d:e}");
+        let gp = grads_and_buffers(&vs_p);
+        let gf = grads_and_buffers(&vs_f);
+        assert_eq!(gp.len(), gf.len());
+        let mut nonzero = 0;
+        for ((name, p), (name_f, f)) in gp.iter().zip(&gf) {
+            assert_eq!(name, name_f);
+            let scale = p.abs().max().double_value(&[]).max(1e-3);
+            let d = max_diff(p, f) / scale;
+            assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
+            if p.abs().max().double_value(&[]) > 1e-12 {
+                nonzero += 1;
+            }
+        }
+        assert!(
+            nonzero > min_nonzero,
+            "only {nonzero} non-zero gradients/buffers"
+        );
+    }
+
     /// The hand-written edge MLPs (`fused.rs`) with their backward give the padded
     /// autograd forward's score, every parameter's gradient and the BatchNorm running
     /// statistics, in float64, for σ-major and shuffled per-sample levels, also when the
     /// loss reaches the score nonlinearly; in the AVX2 build of the loops (where the CPU
-    /// has it) and in the baseline build.
+    /// has it) and in the baseline build; with the GIN on the whole batch (1 thread) and
+    /// on two halves (2 or more).
     #[test]
     fn fused_train_forward_and_backward_equal_autograd() {
         for (seed, shuffled, baseline, threads) in [
@@ -836,6 +1141,7 @@ mod tests {
             (6, true, false, None),
             (7, true, true, None),
             (8, true, false, Some(3)),
+            (9, false, false, Some(1)),
         ] {
             super::fused::BASELINE_ONLY.with(|b| b.set(baseline));
             super::fused::THREADS.with(|t| t.set(threads));
@@ -846,40 +1152,36 @@ mod tests {
             } else {
                 Conditioning::SigmaMajor
             };
-            let loss = |score: &Tensor| (score - &target).square().sum(Kind::Double);
-
-            let (vs_p, net_p) = network(seed);
-            let score_p = net_p.forward_t(&x, &adj, &flags, cond, true).unwrap();
-            loss(&score_p).backward();
-
-            let (vs_f, net_f) = network(seed);
-            let (score_f, tape) = net_f
-                .forward_train_tape(&x, &adj, &flags, cond, EdgeBackward::HandWritten)
-                .unwrap();
-            assert!(format!("{tape:?}").contains("fused"));
-            tape.backward(&loss(&score_f));
-
-            let d = max_diff(&score_f, &score_p);
-            assert!(d < 1e-10, "score differs by {d:e}");
-            let gp = grads_and_buffers(&vs_p);
-            let gf = grads_and_buffers(&vs_f);
-            assert_eq!(gp.len(), gf.len());
-            let mut nonzero = 0;
-            for ((name, p), (name_f, f)) in gp.iter().zip(&gf) {
-                assert_eq!(name, name_f);
-                let scale = p.abs().max().double_value(&[]).max(1e-3);
-                let d = max_diff(p, f) / scale;
-                assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
-                if p.abs().max().double_value(&[]) > 1e-12 {
-                    nonzero += 1;
-                }
-            }
-            assert!(nonzero > 250, "only {nonzero} non-zero gradients/buffers");
+            check_fused_against_autograd(seed, (&x, &adj, &flags), cond, &target, 250);
         }
     }
 
+    /// Two samples, the first without present nodes: the GIN's first half is empty.
+    #[test]
+    fn fused_handles_a_gin_part_without_nodes() {
+        super::fused::THREADS.with(|t| t.set(Some(2)));
+        let (x, adj, flags) = batch(10);
+        let (x, adj, flags) = (
+            x.narrow(0, 0, 2),
+            adj.narrow(0, 0, 2),
+            flags.narrow(0, 0, 2),
+        );
+        assert_eq!(flags.get(0).sum(Kind::Double).double_value(&[]), 0.0);
+        let (_, target) = levels_and_target(10);
+        let levels = Tensor::from_slice(&[3i64, 1]);
+        check_fused_against_autograd(
+            10,
+            (&x, &adj, &flags),
+            Conditioning::PerSample(&levels),
+            &target.narrow(0, 0, 2),
+            100,
+        );
+    }
+
     /// The hand-written loops give bit-identical scores, gradients and statistics on any
-    /// number of threads (each channel is computed whole by one thread).
+    /// number of threads from 2 up (each channel is computed whole by one thread, the GIN
+    /// runs on the same two halves of the batch, each on one thread); on one thread the GIN
+    /// runs on the whole batch, which changes only the float rounding.
     #[test]
     fn fused_is_independent_of_the_thread_count() {
         let (x, adj, flags) = batch(9);
@@ -900,13 +1202,23 @@ mod tests {
             all.extend(grads_and_buffers(&vs).into_iter().map(|(_, t)| t));
             all
         };
-        let one = run(1);
-        for threads in [2, 4] {
+        let two = run(2);
+        for threads in [3, 4] {
             let many = run(threads);
-            assert_eq!(one.len(), many.len());
-            for (a, b) in one.iter().zip(&many) {
-                assert!(a.equal(b), "{threads} threads differ from 1");
+            assert_eq!(two.len(), many.len());
+            for (a, b) in two.iter().zip(&many) {
+                assert!(a.equal(b), "{threads} threads differ from 2");
             }
         }
+        let one = run(1);
+        let mut differ = 0;
+        for (a, b) in one.iter().zip(&two) {
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            let d = max_diff(a, b) / scale;
+            assert!(d < 1e-9, "1 and 2 threads differ by {d:e}");
+            differ += usize::from(!a.equal(b));
+        }
+        // The two ways of running the GIN are both exercised: rounding tells them apart.
+        assert!(differ > 0, "1 and 2 threads gave bit-identical gradients");
     }
 }
