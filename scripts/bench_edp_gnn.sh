@@ -12,7 +12,9 @@
 #
 # Usage: scripts/bench_edp_gnn.sh [ROUNDS] [ITERS]   (default 3 rounds of 20 iterations)
 # Knobs: THREADS (torch threads to try, default "1 2"), DEVICE (cpu or cuda, default cpu),
-#        BENCH_BIN (a built bench_edp_gnn, e.g. on a GPU machine without Rust; default: build it).
+#        BENCH_BIN (a built bench_edp_gnn, e.g. on a GPU machine without Rust; default: build it),
+#        ONLY (time only the quantities whose name starts with it, e.g. train_step: more,
+#        shorter rounds for one comparison).
 # Each round runs every program once per thread count, alternating Rust and official, so slow
 # phases of a shared machine hit both. The summary gives, per quantity, the median over
 # rounds of each round's median, and the best round's minimum.
@@ -35,10 +37,11 @@ fi
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
   for t in ${THREADS:-1 2}; do
-    OMP_NUM_THREADS=$t "$BIN" --threads "$t" --iters "$ITERS" --data "$DATA" --device "$DEVICE" | tee -a "$OUT"
+    OMP_NUM_THREADS=$t "$BIN" --threads "$t" --iters "$ITERS" --data "$DATA" --device "$DEVICE" \
+      ${ONLY:+--only "$ONLY"} | tee -a "$OUT"
     if [[ -n "${GSM_CHECKOUT:-}" ]]; then
       # shellcheck disable=SC2086 # PYTHON may carry arguments, e.g. "env PYTHONPATH=... python3"
-      OMP_NUM_THREADS=$t ${PYTHON:-python3} scripts/bench_edp_gnn_official.py \
+      OMP_NUM_THREADS=$t BENCH_ONLY=${ONLY:-} ${PYTHON:-python3} scripts/bench_edp_gnn_official.py \
         "$GSM_CHECKOUT" "$DATA" "$t" "$ITERS" "$DEVICE" 2>/dev/null | tee -a "$OUT"
     fi
   done
@@ -78,12 +81,16 @@ lines = []
 for (q, t, code), med in sorted(meds.items()):
     o = meds.get((ref.get(q, ""), t, "official"))
     if code == "rust" and o:
-        lines.append(f"| {q} | {t} | {o / med:.2f}x |")
+        lines.append((f"| {q} | {t} | {o / med:.2f}x |", (q, t)))
 if lines:
     print()
-    print("| quantity (Rust) | threads | speed-up over official (median) |")
-    print("|---|---|---|")
-    print("\n".join(lines))
+    print("| quantity (Rust) | threads | speed-up over official (median) | per round (official / Rust, same round) |")
+    print("|---|---|---|---|")
+    for line, (q, t) in lines:
+        o = rows.get((ref[q], t, "official"), [])
+        r = rows.get((q, t, "rust"), [])
+        per = ", ".join(f"{a / b:.2f}x" for (a, _), (b, _) in zip(o, r))
+        print(f"{line} {per} |")
 if ab:
     print()
     print("| training step, edge-MLP backward | threads | hand-written median ms | autograd median ms | paired autograd / hand-written |")

@@ -119,9 +119,9 @@ pub struct LayerTrace {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EdgeBackward {
     /// Hand-written on the CPU when libtorch runs at most 2 intra-op threads (measured
-    /// faster there: 1.20× the autograd step with 1 thread, 1.06× with 2, BENCHMARKS.md
-    /// "EDP-GNN speed, session 4"); autograd on other devices and with more threads, where
-    /// libtorch parallelises every edge-MLP op while the hand-written loops run on one.
+    /// faster there: 1.20–1.23× the autograd step with 1 thread, 1.11–1.22× with 2,
+    /// BENCHMARKS.md "EDP-GNN speed"); autograd on other devices, and with more threads,
+    /// which were not measured (the hand-written loops use at most one thread per channel).
     #[default]
     Auto,
     /// The hand-written backward (`network/fused.rs`); CPU only.
