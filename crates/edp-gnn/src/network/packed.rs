@@ -1010,6 +1010,31 @@ mod tests {
         out
     }
 
+    /// Asserts that two [`grads_and_buffers`] lists name the same tensors and agree to 1e-9
+    /// relative to each reference tensor's largest entry (at least 1e-3); returns how many
+    /// reference tensors are non-zero.
+    fn assert_grads_close(
+        what: &str,
+        reference: &[(String, Tensor)],
+        other: &[(String, Tensor)],
+    ) -> usize {
+        assert_eq!(reference.len(), other.len());
+        let mut nonzero = 0;
+        for ((name, p), (name_o, o)) in reference.iter().zip(other) {
+            assert_eq!(name, name_o);
+            let scale = p.abs().max().double_value(&[]).max(1e-3);
+            let d = max_diff(p, o) / scale;
+            assert!(
+                d < 1e-9,
+                "{what} {name}: differs by {d:e} (relative to its max)"
+            );
+            if p.abs().max().double_value(&[]) > 1e-12 {
+                nonzero += 1;
+            }
+        }
+        nonzero
+    }
+
     /// The packed train-mode forward equals the padded one: score, every layer's output,
     /// the gradient of every parameter (through the weighted BatchNorm statistics) and the
     /// BatchNorm running statistics, in float64, for σ-major and shuffled per-sample levels.
@@ -1060,21 +1085,7 @@ mod tests {
                         "{what} layer {i}: x {dx:e}, adjs {da:e}"
                     );
                 }
-                let gk = grads_and_buffers(vs);
-                assert_eq!(gp.len(), gk.len());
-                let mut nonzero = 0;
-                for ((name, p), (name_k, k)) in gp.iter().zip(&gk) {
-                    assert_eq!(name, name_k);
-                    let scale = p.abs().max().double_value(&[]).max(1e-3);
-                    let d = max_diff(p, k) / scale;
-                    assert!(
-                        d < 1e-9,
-                        "{what} {name}: differs by {d:e} (relative to its max)"
-                    );
-                    if p.abs().max().double_value(&[]) > 1e-12 {
-                        nonzero += 1;
-                    }
-                }
+                let nonzero = assert_grads_close(what, &gp, &grads_and_buffers(vs));
                 // The comparison covers real gradients and updated statistics, not only zeros.
                 assert!(
                     nonzero > 250,
@@ -1109,19 +1120,11 @@ mod tests {
 
         let d = max_diff(&score_f, &score_p);
         assert!(d < 1e-10, "score differs by {d:e}");
-        let gp = grads_and_buffers(&vs_p);
-        let gf = grads_and_buffers(&vs_f);
-        assert_eq!(gp.len(), gf.len());
-        let mut nonzero = 0;
-        for ((name, p), (name_f, f)) in gp.iter().zip(&gf) {
-            assert_eq!(name, name_f);
-            let scale = p.abs().max().double_value(&[]).max(1e-3);
-            let d = max_diff(p, f) / scale;
-            assert!(d < 1e-9, "{name}: differs by {d:e} (relative to its max)");
-            if p.abs().max().double_value(&[]) > 1e-12 {
-                nonzero += 1;
-            }
-        }
+        let nonzero = assert_grads_close(
+            "hand-written",
+            &grads_and_buffers(&vs_p),
+            &grads_and_buffers(&vs_f),
+        );
         assert!(
             nonzero > min_nonzero,
             "only {nonzero} non-zero gradients/buffers"
