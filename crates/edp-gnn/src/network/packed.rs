@@ -300,13 +300,9 @@ impl Packing {
         let (r, nn) = (self.r as usize, (self.n * self.n) as usize);
         let c = rows.len() / r.max(1);
         let mut dense = vec![0f64; g as usize * c * nn];
-        for (i, &flat) in self.pair_flat_host.iter().enumerate() {
-            let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
-            let Some(local) = sample.checked_sub(g0 as usize).filter(|&l| l < g as usize) else {
-                continue;
-            };
+        for (row, at) in part_pair_offsets(&self.pair_flat_host, nn, c, g0 as usize, g as usize) {
             for ch in 0..c {
-                dense[(local * c + ch) * nn + uv] = rows[ch * r + i];
+                dense[at + ch * nn] = rows[ch * r + row];
             }
         }
         Tensor::from_slice(&dense)
@@ -425,6 +421,27 @@ impl EdpGnn {
         let constant = self.zero_input_response(level, b);
         dense + &pk.padded_offdiag * constant.view([b, 1, 1])
     }
+}
+
+/// The present pairs of samples `g0..g0 + g`, from `pair_flat` (flat indices
+/// `sample·N² + u·N + v`, `nn` = N²): `(row, at)` for each, where its channel `ch` is entry
+/// `row + ch·R` of channel-major rows and entry `at + ch·N²` of the part's dense
+/// `[g, c, N, N]` stack.
+fn part_pair_offsets(
+    pair_flat: &[i64],
+    nn: usize,
+    c: usize,
+    g0: usize,
+    g: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    pair_flat
+        .iter()
+        .enumerate()
+        .filter_map(move |(row, &flat)| {
+            let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
+            let local = sample.checked_sub(g0).filter(|&l| l < g)?;
+            Some((row, local * c * nn + uv))
+        })
 }
 
 /// Samples `g0..g0 + g` of a batch, whose present nodes are `k0..k0 + k` of the packed
@@ -743,14 +760,9 @@ impl EdpGnn {
                     // Gather the dense stack's gradient `[g, C, N, N]` at the present pairs.
                     let dense = host_f64(&ga);
                     let c = rows_in.len() / r.max(1);
-                    let nn = tape.nn;
-                    for (row, &flat) in tape.pair_flat.iter().enumerate() {
-                        let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
-                        let Some(local) = sample.checked_sub(g0).filter(|&l| l < g) else {
-                            continue;
-                        };
+                    for (row, at) in part_pair_offsets(&tape.pair_flat, tape.nn, c, g0, g) {
                         for ch in 0..c {
-                            rows_in[ch * r + row] += dense[(local * c + ch) * nn + uv];
+                            rows_in[ch * r + row] += dense[at + ch * tape.nn];
                         }
                     }
                 }
