@@ -42,6 +42,10 @@ use crate::error::{input_err, EdpGnnError, Result};
 mod fused;
 mod packed;
 
+#[cfg(test)]
+pub(crate) use fused::THREADS;
+pub(crate) use fused::{run_jobs, threads};
+
 /// Width of the node-feature input: the official preprocessing gives every node the feature
 /// `[1.0]`, standardised per graph to all zeros (GraphScoreMatching:utils/arg_helper.py
 /// `graphs_to_tensor`), so `in_feature = 1`.
@@ -300,6 +304,17 @@ impl BatchNorm {
         });
     }
 
+    /// The same parameters and buffers (shared storage), as an owned value.
+    fn shallow(&self) -> BatchNorm {
+        BatchNorm {
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+            running_mean: self.running_mean.shallow_clone(),
+            running_var: self.running_var.shallow_clone(),
+            num_batches_tracked: self.num_batches_tracked.shallow_clone(),
+        }
+    }
+
     /// Eval mode as an affine map `x·s + t` per channel: `s = γ/√(running_var + ε)`,
     /// `t = β − running_mean·s`. Returns `(s, t)`, each `[H]`.
     fn eval_affine(&self) -> (Tensor, Tensor) {
@@ -321,6 +336,14 @@ impl CondLayer {
         let gain = p.var_copy("gain", &init.normal(&[levels, 1, h], 1.0, 0.02));
         let bias = p.zeros("bias", &[levels, 1, h]);
         Self { gain, bias }
+    }
+
+    /// The same parameters (shared storage), as an owned value.
+    fn shallow(&self) -> CondLayer {
+        CondLayer {
+            gain: self.gain.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+        }
     }
 
     /// Gain and bias of each sample's level for a `[B, H, L]` batch: two `[B, H, 1]`
@@ -532,6 +555,17 @@ impl EdgeMlp {
         }
     }
 
+    /// The same parameters (shared storage), as an owned value.
+    fn shallow(&self) -> EdgeMlp {
+        EdgeMlp {
+            lin: self.lin.each_ref().map(Linear::shallow),
+            bn: self.bn.each_ref().map(BatchNorm::shallow),
+            cond: self.cond.each_ref().map(CondLayer::shallow),
+            c_in: self.c_in,
+            f: self.f,
+        }
+    }
+
     /// The split first Linear: per-node projections `[B, H, N]` of the row and column node.
     fn node_projections(&self, x: &Tensor) -> (Tensor, Tensor) {
         let w0 = &self.lin[0].w;
@@ -635,6 +669,14 @@ impl ReadScore {
             CondLayer::new(&cp / 1, levels, h, init),
         ];
         Self { lin, cond }
+    }
+
+    /// The same parameters (shared storage), as an owned value.
+    fn shallow(&self) -> ReadScore {
+        ReadScore {
+            lin: self.lin.each_ref().map(Linear::shallow),
+            cond: self.cond.each_ref().map(CondLayer::shallow),
+        }
     }
 
     /// stack: the adjacency stacks `[B, C_l, N, N]` of the input and of every layer, each
@@ -750,6 +792,23 @@ pub struct EdpGnn {
 }
 
 impl EdpGnn {
+    /// The same parameters and buffers (shared storage and gradients), as an owned value
+    /// that can be moved to another thread (for read-only use there: eval-mode forwards).
+    pub(crate) fn shallow(&self) -> EdpGnn {
+        EdpGnn {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| EdpLayer {
+                    gin: l.gin.shallow(),
+                    edge: l.edge.shallow(),
+                })
+                .collect(),
+            head: self.head.shallow(),
+            num_levels: self.num_levels,
+        }
+    }
+
     /// Builds the network under `p` (use the var store's root for official parameter names)
     /// with PyTorch's default initialisation drawn from a ChaCha8 stream seeded by `seed`.
     /// Variables are created on the var store's device, in float32.

@@ -20,7 +20,9 @@
 //! stream of a [`NoiseSource`] (`ChaCha8Rng` seeded with the graph's seed, drawn on the CPU),
 //! so the output depends on the graph's seed, node count and the padding size only: not on
 //! the batch it is sampled in, its position there, the device's random generator or the
-//! thread count.
+//! thread count — up to float rounding, since the graphs' batches (and so the sizes of the
+//! products that compute them) depend on the rest of the batch and on the thread count
+//! ([`AnnealedLangevin::run`]).
 //!
 //! Differences from the official code, none of which changes the chain of a present pair:
 //! α_i and √(2α_i)·eps are computed in double precision and rounded once (the official code
@@ -30,11 +32,11 @@
 
 use graph_tensor::batch::mask_adjs;
 use graph_tensor::noise::NoiseSource;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::SamplerConfig;
-use crate::error::{config_err, input_err, Result};
-use crate::network::{Conditioning, EdpGnn, IN_FEATURES};
+use crate::error::{config_err, input_err, EdpGnnError, Result};
+use crate::network::{run_jobs, threads, Conditioning, EdpGnn, IN_FEATURES};
 
 /// The output of one Langevin update.
 #[derive(Debug)]
@@ -153,6 +155,14 @@ impl AnnealedLangevin {
     /// padding), so no work is spent on padded pairs; the result equals
     /// [`AnnealedLangevin::run_padded`] up to float rounding.
     ///
+    /// In eval mode graphs do not interact, so chains are independent: with several libtorch
+    /// threads on the CPU the batch is cut into one part per thread of about equal cost
+    /// (splitting at most one node count between two parts), and each part advances its
+    /// chains one step at a time on its own thread, single-threaded inside libtorch, all
+    /// parts in step. Same seeds and thread count, same output; across thread counts a
+    /// graph's chain is the same computation, but one whose node count is split between
+    /// two parts runs in a batch of another size, which may round differently.
+    ///
     /// `progress(done, total)` counts score evaluations of single graphs:
     /// `total = node_counts.len() × nfe()`.
     pub fn run(
@@ -166,64 +176,73 @@ impl AnnealedLangevin {
         check_run_inputs(node_counts, seeds, max_nodes)?;
         let n = max_nodes as i64;
         let (kind, device) = (net.kind(), net.device());
-        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for (g, &c) in node_counts.iter().enumerate() {
-            groups.entry(c).or_default().push(g);
-        }
         let total = node_counts.len() * self.nfe();
-        let mut done = 0;
-        let mut order = Vec::with_capacity(node_counts.len());
-        let mut blocks = Vec::with_capacity(groups.len());
-        for (&c, members) in &groups {
-            order.extend_from_slice(members);
-            let m = members.len() as i64;
-            let c = c as i64;
-            if c < 2 {
-                // No pairs: nothing to sample.
-                blocks.push(Tensor::zeros([m, n, n], (kind, device)));
-                done += members.len() * self.nfe();
-                progress(done, total);
-                continue;
-            }
-            let group_seeds: Vec<u64> = members.iter().map(|&g| seeds[g]).collect();
-            let mut noise = NoiseSource::from_seeds(&group_seeds, Device::Cpu);
-            let mut draw = |abs: bool| {
-                let z = noise.randn_sym(n);
-                let z = if abs { z.abs() } else { z };
-                z.narrow(1, 0, c)
-                    .narrow(2, 0, c)
-                    .to_device(device)
-                    .to_kind(kind)
-            };
-            let flags = Tensor::ones([m, c], (kind, device));
-            // gen_init_sample: |N(0,1)| on the upper triangle, symmetrised.
-            let mut adj = draw(true);
-            for level in (0..self.sigmas.len()).rev() {
-                let alpha = Tensor::full([m], self.step_size(level), (kind, device));
-                let scale = Tensor::full([m], self.noise_scale(level), (kind, device));
-                for _ in 0..self.config.step_num {
-                    let z = draw(false);
-                    adj = langevin_step(
-                        net,
-                        &adj,
-                        &flags,
-                        Conditioning::Level(level),
-                        &alpha,
-                        &scale,
-                        &z,
-                    )?
-                    .next;
-                    done += members.len();
-                    progress(done, total);
+        // One part per thread on the CPU; on other devices one part, run on this thread.
+        let threads = if device == Device::Cpu { threads() } else { 1 };
+        let mut blocks: Vec<(Vec<usize>, Tensor)> = Vec::new();
+        let mut parts = Vec::new();
+        let mut stepped = 0;
+        for chunks in plan_parts(node_counts, threads) {
+            let mut chains = Vec::with_capacity(chunks.len());
+            for (c, members) in chunks {
+                if c < 2 {
+                    // No pairs: nothing to sample.
+                    let m = members.len() as i64;
+                    blocks.push((members, Tensor::zeros([m, n, n], (kind, device))));
+                    continue;
                 }
+                stepped += members.len();
+                chains.push(Chain::start(members, c as i64, seeds, n, kind, device));
             }
-            blocks.push(adj.constant_pad_nd([0, n - c, 0, n - c]));
+            if !chains.is_empty() {
+                parts.push(Part {
+                    net: net.shallow(),
+                    chains,
+                    failed: None,
+                });
+            }
         }
-        let mut inverse = vec![0i64; order.len()];
-        for (pos, &g) in order.iter().enumerate() {
-            inverse[g] = pos as i64;
+        let mut done = total - stepped * self.nfe();
+        if done > 0 {
+            progress(done, total);
+        }
+        for level in (0..self.sigmas.len()).rev() {
+            let alpha = self.step_size(level);
+            let scale = self.noise_scale(level);
+            for _ in 0..self.config.step_num {
+                run_jobs(&mut parts, |part: &mut Part| {
+                    if part.failed.is_none() {
+                        part.failed = part
+                            .chains
+                            .iter_mut()
+                            .find_map(|ch| ch.step(&part.net, level, alpha, scale).err());
+                    }
+                });
+                if let Some(e) = parts.iter_mut().find_map(|p| p.failed.take()) {
+                    return Err(e);
+                }
+                done += stepped;
+                progress(done, total);
+            }
+        }
+        for part in parts {
+            for ch in part.chains {
+                blocks.push((
+                    ch.members,
+                    ch.adj.constant_pad_nd([0, n - ch.c, 0, n - ch.c]),
+                ));
+            }
+        }
+        let mut inverse = vec![0i64; node_counts.len()];
+        let mut pos = 0;
+        for (members, _) in &blocks {
+            for &g in members {
+                inverse[g] = pos;
+                pos += 1;
+            }
         }
         let inverse = Tensor::from_slice(&inverse).to_device(device);
+        let blocks: Vec<Tensor> = blocks.into_iter().map(|(_, t)| t).collect();
         Ok(Tensor::cat(&blocks, 0).index_select(0, &inverse))
     }
 
@@ -275,6 +294,121 @@ impl AnnealedLangevin {
     }
 }
 
+/// How [`AnnealedLangevin::run`] spreads a batch over `parts` threads: the graphs sorted by
+/// node count (stable), cut into `parts` contiguous runs of about equal cost (`c·(c + 4)`
+/// per graph of `c` nodes: its pairs, plus a node term for the GIN), each run split into
+/// chunks of one node count. At most `parts − 1` node counts are split between two runs;
+/// with one part the chunks are exactly the node-count groups. Empty runs are dropped.
+fn plan_parts(node_counts: &[usize], parts: usize) -> Vec<Vec<(usize, Vec<usize>)>> {
+    let mut order: Vec<usize> = (0..node_counts.len()).collect();
+    order.sort_by_key(|&g| node_counts[g]);
+    let total: usize = node_counts.iter().map(|&c| graph_cost(c)).sum();
+    let parts = parts.clamp(1, order.len().max(1));
+    let mut out = Vec::with_capacity(parts);
+    let (mut start, mut acc) = (0, 0usize);
+    for p in 0..parts {
+        // End this run where the running cost comes closest to (p + 1)/parts of the total.
+        let target = total * (p + 1) / parts;
+        let mut end = start;
+        while end < order.len()
+            && (p + 1 == parts || acc + graph_cost(node_counts[order[end]]) / 2 < target)
+        {
+            acc += graph_cost(node_counts[order[end]]);
+            end += 1;
+        }
+        let mut chunks: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &g in &order[start..end] {
+            match chunks.last_mut() {
+                Some((c, members)) if *c == node_counts[g] => members.push(g),
+                _ => chunks.push((node_counts[g], vec![g])),
+            }
+        }
+        if !chunks.is_empty() {
+            out.push(chunks);
+        }
+        start = end;
+    }
+    out
+}
+
+/// Relative cost of one graph of `c` nodes in one Langevin step (see [`plan_parts`]).
+fn graph_cost(c: usize) -> usize {
+    c * (c + 4)
+}
+
+/// One chunk's chain: graphs of `c` nodes, their noise streams and current state.
+struct Chain {
+    members: Vec<usize>,
+    c: i64,
+    n: i64,
+    noise: NoiseSource,
+    flags: Tensor,
+    adj: Tensor,
+}
+
+impl Chain {
+    /// gen_init_sample: |N(0,1)| on the upper triangle, symmetrised.
+    fn start(
+        members: Vec<usize>,
+        c: i64,
+        seeds: &[u64],
+        n: i64,
+        kind: Kind,
+        device: Device,
+    ) -> Self {
+        let chunk_seeds: Vec<u64> = members.iter().map(|&g| seeds[g]).collect();
+        let noise = NoiseSource::from_seeds(&chunk_seeds, Device::Cpu);
+        let flags = Tensor::ones([members.len() as i64, c], (kind, device));
+        let mut chain = Chain {
+            members,
+            c,
+            n,
+            noise,
+            flags,
+            adj: Tensor::new(),
+        };
+        chain.adj = chain.draw(true);
+        chain
+    }
+
+    /// The next draw of every graph's stream at the padding `n`, cut to the `c` present
+    /// nodes.
+    fn draw(&mut self, abs: bool) -> Tensor {
+        let z = self.noise.randn_sym(self.n);
+        let z = if abs { z.abs() } else { z };
+        z.narrow(1, 0, self.c)
+            .narrow(2, 0, self.c)
+            .to_device(self.flags.device())
+            .to_kind(self.flags.kind())
+    }
+
+    /// One Langevin step at `level` with step size `alpha` and noise scale `scale`.
+    fn step(&mut self, net: &EdpGnn, level: usize, alpha: f64, scale: f64) -> Result<()> {
+        let m = self.members.len() as i64;
+        let (kind, device) = (self.flags.kind(), self.flags.device());
+        let z = self.draw(false);
+        self.adj = langevin_step(
+            net,
+            &self.adj,
+            &self.flags,
+            Conditioning::Level(level),
+            &Tensor::full([m], alpha, (kind, device)),
+            &Tensor::full([m], scale, (kind, device)),
+            &z,
+        )?
+        .next;
+        Ok(())
+    }
+}
+
+/// The chains one thread advances with its own handle on the network, and the first error
+/// met.
+struct Part {
+    net: EdpGnn,
+    chains: Vec<Chain>,
+    failed: Option<EdpGnnError>,
+}
+
 fn check_run_inputs(node_counts: &[usize], seeds: &[u64], max_nodes: usize) -> Result<()> {
     if max_nodes < 2 {
         return Err(input_err("max_nodes", "must be at least 2"));
@@ -301,4 +435,103 @@ fn check_run_inputs(node_counts: &[usize], seeds: &[u64], max_nodes: usize) -> R
 /// flags. adj: `[B, N, N]`, flags: `[B, N]`.
 pub fn quantize(adj: &Tensor, flags: &Tensor) -> Tensor {
     mask_adjs(&adj.ge(0.5).to_kind(adj.kind()), flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EdpGnnConfig;
+    use tch::nn;
+
+    fn cost(counts: &[usize], part: &[(usize, Vec<usize>)]) -> usize {
+        part.iter()
+            .flat_map(|(_, m)| m.iter())
+            .map(|&g| graph_cost(counts[g]))
+            .sum()
+    }
+
+    #[test]
+    fn parts_cover_every_graph_once_and_balance_the_cost() {
+        let counts: Vec<usize> = (0..300).map(|g| (g * 7 + g / 5) % 19 + 1).collect();
+        for parts in 1..=5 {
+            let plan = plan_parts(&counts, parts);
+            assert_eq!(plan.len(), parts);
+            let mut seen = vec![0; counts.len()];
+            let mut split = 0;
+            let mut last_count = 0;
+            for part in &plan {
+                for (c, members) in part {
+                    assert!(*c >= last_count, "parts run in node-count order");
+                    split += usize::from(*c == last_count);
+                    last_count = *c;
+                    for &g in members {
+                        assert_eq!(counts[g], *c);
+                        seen[g] += 1;
+                    }
+                    // within a chunk, input order
+                    assert!(members.windows(2).all(|w| w[0] < w[1]));
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1));
+            assert!(
+                split < parts,
+                "{split} node counts split over {parts} parts"
+            );
+            let total: usize = counts.iter().map(|&c| graph_cost(c)).sum();
+            let biggest = graph_cost(*counts.iter().max().unwrap());
+            for part in &plan {
+                let c = cost(&counts, part);
+                assert!(
+                    c.abs_diff(total / parts) <= biggest,
+                    "{c} vs {total}/{parts}"
+                );
+            }
+        }
+        // one part: exactly the node-count groups
+        let one = plan_parts(&[3, 1, 3, 2], 1);
+        assert_eq!(one, vec![vec![(1, vec![1]), (2, vec![3]), (3, vec![0, 2])]]);
+        // more parts than graphs, and no graphs
+        assert_eq!(plan_parts(&[4, 4], 5).len(), 2);
+        assert!(plan_parts(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn samples_are_deterministic_for_every_thread_count() {
+        let cfg = EdpGnnConfig {
+            max_nodes: 10,
+            ..EdpGnnConfig::default()
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = EdpGnn::new(&vs.root(), &cfg, 5).unwrap();
+        let sampler = AnnealedLangevin::new(
+            &cfg.sigmas,
+            SamplerConfig {
+                step_num: 2,
+                ..cfg.sampler.clone()
+            },
+        )
+        .unwrap();
+        let counts: Vec<usize> = (0..23).map(|g| (g * 5) % 11).collect();
+        let seeds: Vec<u64> = (100..123).collect();
+        let run = |threads: usize| {
+            crate::network::THREADS.with(|t| t.set(Some(threads)));
+            let out = tch::no_grad(|| sampler.run(&net, &counts, &seeds, 10, &mut |_, _| {}));
+            crate::network::THREADS.with(|t| t.set(None));
+            out.unwrap()
+        };
+        let one = run(1);
+        assert!(one.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        assert!(run(1).equal(&one));
+        for threads in [2, 3, 4] {
+            let out = run(threads);
+            assert!(
+                run(threads).equal(&out),
+                "{threads} threads: not deterministic"
+            );
+            // The same chains; a node count split between two parts runs in batches of
+            // other sizes, which may round differently.
+            let diff = (&out - &one).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "{threads} threads differ from 1 by {diff:e}");
+        }
+    }
 }

@@ -425,11 +425,11 @@ mod omp {
 #[cfg(test)]
 thread_local! {
     /// Tests set it to force a thread count for the per-channel loops on this thread.
-    pub(super) static THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    pub(crate) static THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Threads for the per-channel loops: libtorch's intra-op thread count.
-pub(super) fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     #[cfg(test)]
     if let Some(n) = THREADS.with(|t| t.get()) {
         return n;
@@ -505,7 +505,7 @@ fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
 /// OpenMP team (job `j` on thread `j mod n`; with one thread, in order on the calling
 /// thread). Inside the team every libtorch op a job runs is single-threaded (libtorch
 /// does not nest parallel regions), so each job computes the same on any thread count.
-pub(super) fn run_jobs<T: Send>(jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
+pub(crate) fn run_jobs<T: Send>(jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
     let threads = threads().min(jobs.len());
     if threads <= 1 {
         jobs.iter_mut().for_each(work);
