@@ -176,6 +176,9 @@ impl AnnealedLangevin {
         check_run_inputs(node_counts, seeds, max_nodes)?;
         let n = max_nodes as i64;
         let (kind, device) = (net.kind(), net.device());
+        if node_counts.is_empty() {
+            return Ok(Tensor::zeros([0, n, n], (kind, device)));
+        }
         let total = node_counts.len() * self.nfe();
         // One part per thread on the CPU; on other devices one part, run on this thread.
         let threads = if device == Device::Cpu { threads() } else { 1 };
@@ -521,6 +524,8 @@ mod tests {
         };
         let one = run(1);
         assert!(one.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        let none = sampler.run(&net, &[], &[], 10, &mut |_, _| {}).unwrap();
+        assert_eq!(none.size(), [0, 10, 10]);
         assert!(run(1).equal(&one));
         for threads in [2, 3, 4] {
             let out = run(threads);
