@@ -30,10 +30,16 @@ echo "== 1. dataset: community-small" >&2
 "$gd" stats "$out/community-small.g6"
 
 echo "== 2. train EDP-GNN ($steps steps)" >&2
-resume=()
-[ -d "$out/edp-gnn" ] && resume=(--resume)
-"$gd" train edp-gnn --data "$out/community-small.g6" --run-dir "$out/edp-gnn" \
-    --steps "$steps" --device "$device" "${resume[@]}"
+# A run there with a checkpoint continues from it (with its own config, so no --data); a
+# run directory without one starts over.
+if compgen -G "$out/edp-gnn/checkpoints/step-*" >/dev/null; then
+    source_args=(--resume)
+else
+    rm -rf "$out/edp-gnn"
+    source_args=(--data "$out/community-small.g6")
+fi
+"$gd" train edp-gnn --run-dir "$out/edp-gnn" --steps "$steps" --device "$device" \
+    "${source_args[@]}"
 
 echo "== 3. sample $samples graphs ($langevin Langevin steps per noise level)" >&2
 "$gd" sample --run "$out/edp-gnn" -n "$samples" --seed 0 --device "$device" \
