@@ -752,6 +752,23 @@ impl ReadScore {
     }
 }
 
+/// Blocks `[m_i, …]` whose rows are the batch entries `members_i` (each entry in exactly one
+/// block), concatenated back into the batch's order.
+pub(crate) fn in_batch_order(blocks: Vec<(Vec<usize>, Tensor)>, device: Device) -> Tensor {
+    let b = blocks.iter().map(|(members, _)| members.len()).sum();
+    let mut inverse = vec![0i64; b];
+    let mut pos = 0;
+    for (members, _) in &blocks {
+        for &g in members {
+            inverse[g] = pos;
+            pos += 1;
+        }
+    }
+    let inverse = Tensor::from_slice(&inverse).to_device(device);
+    let tensors: Vec<Tensor> = blocks.into_iter().map(|(_, t)| t).collect();
+    Tensor::cat(&tensors, 0).index_select(0, &inverse)
+}
+
 /// Flat indices of the strict upper triangle (row-major, `[P]`) and, for every `(i, j)`, the
 /// position of pair `{i, j}` in that list, or `P` on the diagonal (`[N·N]`).
 fn pair_indices(n: i64, device: Device) -> (Tensor, Tensor) {
@@ -1051,21 +1068,20 @@ impl EdpGnn {
             ));
         }
         let level = sigma_levels(cond, b, self.num_levels, device)?;
-        let mut groups: std::collections::BTreeMap<usize, Vec<i64>> = Default::default();
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for (g, &c) in node_counts.iter().enumerate() {
-            groups.entry(c).or_default().push(g as i64);
+            groups.entry(c).or_default().push(g);
         }
-        let mut order = Vec::with_capacity(node_counts.len());
         let mut blocks = Vec::with_capacity(groups.len());
-        for (&c, members) in &groups {
-            order.extend_from_slice(members);
+        for (c, members) in groups {
             let m = members.len() as i64;
             let c = c as i64;
             if c < 2 {
-                blocks.push(Tensor::zeros([m, n, n], (kind, device)));
+                blocks.push((members, Tensor::zeros([m, n, n], (kind, device))));
                 continue;
             }
-            let idx = Tensor::from_slice(members).to_device(device);
+            let rows: Vec<i64> = members.iter().map(|&g| g as i64).collect();
+            let idx = Tensor::from_slice(&rows).to_device(device);
             let sub = adj
                 .index_select(0, &idx)
                 .narrow(1, 0, c)
@@ -1073,17 +1089,11 @@ impl EdpGnn {
                 .contiguous();
             let flags = Tensor::ones([m, c], (kind, device));
             let x = Tensor::zeros([m, c, IN_FEATURES], (kind, device));
-            let lv = level.subset(members, device);
+            let lv = level.subset(&rows, device);
             let out = self.forward_impl(&x, &sub, &flags, &lv, false, None);
-            blocks.push(out.constant_pad_nd([0, n - c, 0, n - c]));
+            blocks.push((members, out.constant_pad_nd([0, n - c, 0, n - c])));
         }
-        // Back to the input order.
-        let mut inverse = vec![0i64; order.len()];
-        for (pos, &g) in order.iter().enumerate() {
-            inverse[g as usize] = pos as i64;
-        }
-        let inverse = Tensor::from_slice(&inverse).to_device(device);
-        let blocks = Tensor::cat(&blocks, 0).index_select(0, &inverse);
+        let blocks = in_batch_order(blocks, device);
         // Padded off-diagonal pairs: the head's response to an all-zero input.
         let counts: Vec<f32> = node_counts.iter().map(|&c| c as f32).collect();
         let counts = Tensor::from_slice(&counts).to_device(device).to_kind(kind);

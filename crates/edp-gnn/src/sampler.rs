@@ -36,7 +36,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::SamplerConfig;
 use crate::error::{config_err, input_err, EdpGnnError, Result};
-use crate::network::{run_jobs, threads, Conditioning, EdpGnn, IN_FEATURES};
+use crate::network::{in_batch_order, run_jobs, threads, Conditioning, EdpGnn, IN_FEATURES};
 
 /// The output of one Langevin update.
 #[derive(Debug)]
@@ -236,17 +236,7 @@ impl AnnealedLangevin {
                 ));
             }
         }
-        let mut inverse = vec![0i64; node_counts.len()];
-        let mut pos = 0;
-        for (members, _) in &blocks {
-            for &g in members {
-                inverse[g] = pos;
-                pos += 1;
-            }
-        }
-        let inverse = Tensor::from_slice(&inverse).to_device(device);
-        let blocks: Vec<Tensor> = blocks.into_iter().map(|(_, t)| t).collect();
-        Ok(Tensor::cat(&blocks, 0).index_select(0, &inverse))
+        Ok(in_batch_order(blocks, device))
     }
 
     /// The same chain as [`AnnealedLangevin::run`] with every graph at the full padding
