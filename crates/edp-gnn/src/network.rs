@@ -671,6 +671,13 @@ impl ReadScore {
         Self { lin, cond }
     }
 
+    /// Every parameter: the Linears' weights and biases, then the levels' gains and biases.
+    fn params(&self) -> Vec<Tensor> {
+        let lin = self.lin.iter().flat_map(|l| [&l.w, &l.b]);
+        let cond = self.cond.iter().flat_map(|c| [&c.gain, &c.bias]);
+        lin.chain(cond).map(Tensor::shallow_clone).collect()
+    }
+
     /// The same parameters (shared storage), as an owned value.
     fn shallow(&self) -> ReadScore {
         ReadScore {

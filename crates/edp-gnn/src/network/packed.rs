@@ -101,6 +101,10 @@ pub(super) struct Packing {
     upper_runs: Vec<(i64, i64)>,
     /// Level of every upper pair. `[P]`.
     upper_level: Tensor,
+    /// The same on the host.
+    upper_level_host: Vec<i64>,
+    /// Index of sample `g`'s first upper pair (`[B + 1]`, host; sample-major like the rows).
+    upper_start: Vec<usize>,
     /// `[B, N, N]` 1 at off-diagonal pairs that touch an absent node.
     padded_offdiag: Tensor,
     /// Number of present pairs `R`.
@@ -109,6 +113,9 @@ pub(super) struct Packing {
     pub(super) host: HostRows,
     /// Index of sample `g`'s first present node in `node_flat` (`[B + 1]`, host).
     node_start: Vec<i64>,
+    /// Index of sample `g`'s first present pair among the rows (`[B + 1]`, host): the
+    /// pairs are sample-major, so a run of samples owns a contiguous run of rows.
+    pair_start: Vec<usize>,
     /// [`Packing::pair_flat`] on the host.
     pair_flat_host: Vec<i64>,
 }
@@ -141,8 +148,13 @@ impl Packing {
             }
         }
         let mut node_start = vec![0i64];
+        let mut pair_start = vec![0usize];
+        let mut upper_start = vec![0usize];
         for nodes in &present {
-            node_start.push(node_start.last().unwrap_or(&0) + nodes.len() as i64);
+            let k = nodes.len();
+            node_start.push(node_start.last().unwrap_or(&0) + k as i64);
+            pair_start.push(pair_start.last().unwrap_or(&0) + k * k);
+            upper_start.push(upper_start.last().unwrap_or(&0) + k * k.saturating_sub(1) / 2);
         }
         let pad_node = node_flat.len() as i64;
         let node_of = |g: i64, u: i64| node_pos[(g * n + u) as usize];
@@ -252,6 +264,8 @@ impl Packing {
             upper_lower_flat: long(&upper_lower),
             upper_runs,
             upper_level: long(&upper_level),
+            upper_level_host: upper_level,
+            upper_start,
             padded_offdiag: Tensor::from_slice(&padded_offdiag)
                 .view([b, n, n])
                 .to_kind(kind)
@@ -259,6 +273,7 @@ impl Packing {
             r,
             host,
             node_start,
+            pair_start,
         }
     }
 
@@ -289,25 +304,36 @@ impl Packing {
             .collect()
     }
 
+    /// The upper pairs of samples `g0..g0 + g`: their first index among the upper pairs,
+    /// their number, and their runs of equal level `(level, pairs)`.
+    fn head_range(&self, g0: i64, g: i64) -> (i64, i64, Vec<(i64, i64)>) {
+        let (lo, hi) = (
+            self.upper_start[g0 as usize],
+            self.upper_start[(g0 + g) as usize],
+        );
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        for &l in &self.upper_level_host[lo..hi] {
+            match runs.last_mut() {
+                Some(run) if run.0 == l => run.1 += 1,
+                _ => runs.push((l, 1)),
+            }
+        }
+        (lo as i64, (hi - lo) as i64, runs)
+    }
+
     /// Total BatchNorm row count `B·N²` (the sum of the row weights).
     fn total(&self) -> f64 {
         (self.b * self.n * self.n) as f64
     }
 
-    /// Channel-major present-pair rows on the host (`[C][R]`) → samples `g0..g0 + g` of
-    /// the dense channel-first stack `[g, C, N, N]` (zeros elsewhere), in `kind`.
-    fn part_to_dense(&self, rows: &[f64], g0: i64, g: i64, kind: Kind) -> Tensor {
-        let (r, nn) = (self.r as usize, (self.n * self.n) as usize);
-        let c = rows.len() / r.max(1);
-        let mut dense = vec![0f64; g as usize * c * nn];
-        for (row, at) in part_pair_offsets(&self.pair_flat_host, nn, c, g0 as usize, g as usize) {
-            for ch in 0..c {
-                dense[at + ch * nn] = rows[ch * r + row];
-            }
+    /// The host tables that map present-pair rows to dense stacks and back.
+    fn pair_layout(&self) -> PairLayout<'_> {
+        PairLayout {
+            pair_flat: &self.pair_flat_host,
+            pair_start: &self.pair_start,
+            n: self.n,
+            r: self.r as usize,
         }
-        Tensor::from_slice(&dense)
-            .view([g, c as i64, self.n, self.n])
-            .to_kind(kind)
     }
 
     /// Present-pair rows `[R, C]` → the dense channel-first stack `[B, C, N, N]` (zeros
@@ -411,10 +437,17 @@ impl EdpGnn {
     /// (`[R, C_l]` each), mirrored, and its all-zero response at the off-diagonal pairs that
     /// touch an absent node: the score `[B, N, N]`.
     fn head_packed(&self, stack_rows: &[Tensor], pk: &Packing, level: &Levels) -> Tensor {
-        let (b, n) = (pk.b, pk.n);
         let u = Tensor::cat(stack_rows, 1).index_select(0, &pk.upper); // [P, ΣC]
         let out = self.head.forward_rows(&u, &pk.upper_runs, &pk.upper_level);
-        let both = Tensor::cat(&[&out, &out], 0);
+        self.score_from_upper(&out, pk, level)
+    }
+
+    /// The score `[B, N, N]` from the head's output at the present upper pairs (`[P]`):
+    /// mirrored, and the head's all-zero response at the off-diagonal pairs that touch an
+    /// absent node.
+    fn score_from_upper(&self, out: &Tensor, pk: &Packing, level: &Levels) -> Tensor {
+        let (b, n) = (pk.b, pk.n);
+        let both = Tensor::cat(&[out, out], 0);
         let dense = Tensor::zeros([b * n * n], (out.kind(), out.device()))
             .index_copy(0, &pk.upper_lower_flat, &both)
             .view([b, n, n]);
@@ -423,25 +456,93 @@ impl EdpGnn {
     }
 }
 
-/// The present pairs of samples `g0..g0 + g`, from `pair_flat` (flat indices
-/// `sample·N² + u·N + v`, `nn` = N²): `(row, at)` for each, where its channel `ch` is entry
-/// `row + ch·R` of channel-major rows and entry `at + ch·N²` of the part's dense
-/// `[g, c, N, N]` stack.
-fn part_pair_offsets(
-    pair_flat: &[i64],
-    nn: usize,
-    c: usize,
-    g0: usize,
-    g: usize,
-) -> impl Iterator<Item = (usize, usize)> + '_ {
-    pair_flat
-        .iter()
-        .enumerate()
-        .filter_map(move |(row, &flat)| {
-            let (sample, uv) = ((flat as usize) / nn, (flat as usize) % nn);
-            let local = sample.checked_sub(g0).filter(|&l| l < g)?;
-            Some((row, local * c * nn + uv))
+/// Where the present pairs sit in the rows and in the dense `[B, C, N, N]` stack: the
+/// host side of [`Packing`] that the GIN's jobs need (plain slices, so the jobs can share
+/// it across threads).
+#[derive(Clone, Copy)]
+struct PairLayout<'a> {
+    /// [`Packing::pair_flat`] on the host: `g·N² + u·N + v` per present pair.
+    pair_flat: &'a [i64],
+    /// [`Packing::pair_start`].
+    pair_start: &'a [usize],
+    n: i64,
+    /// Number of present pairs `R`.
+    r: usize,
+}
+
+impl PairLayout<'_> {
+    /// The rows of samples `g0..g0 + g`, and each of them as `(row, at)`, where `at` is its
+    /// channel-0 entry in the part's dense stack `[g, c, N, N]` (channel `ch` at
+    /// `at + ch·N²`).
+    fn part_pairs(
+        &self,
+        g0: usize,
+        g: usize,
+        c: usize,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let nn = (self.n * self.n) as usize;
+        let (lo, hi) = (self.pair_start[g0], self.pair_start[g0 + g]);
+        let base = g0 * nn;
+        (lo..hi).map(move |row| {
+            let flat = self.pair_flat[row] as usize - base;
+            (row, (flat / nn) * c * nn + flat % nn)
         })
+    }
+
+    /// Channel-major present-pair rows on the host (`[C][R]`) → samples `g0..g0 + g` of the
+    /// dense channel-first stack `[g, C, N, N]` (zeros elsewhere), in `kind`.
+    fn scatter(&self, rows: &[f64], g0: i64, g: i64, kind: Kind) -> Tensor {
+        if kind == Kind::Double {
+            self.scatter_as::<f64>(rows, g0, g)
+        } else {
+            self.scatter_as::<f32>(rows, g0, g).to_kind(kind)
+        }
+    }
+
+    fn scatter_as<F: fused::Real + tch::kind::Element>(
+        &self,
+        rows: &[f64],
+        g0: i64,
+        g: i64,
+    ) -> Tensor {
+        let (r, nn) = (self.r, (self.n * self.n) as usize);
+        let c = rows.len() / r.max(1);
+        let mut dense = vec![<F as fused::Real>::ZERO; g as usize * c * nn];
+        for (row, at) in self.part_pairs(g0 as usize, g as usize, c) {
+            for ch in 0..c {
+                dense[at + ch * nn] = F::of(rows[ch * r + row]);
+            }
+        }
+        Tensor::from_slice(&dense).view([g, c as i64, self.n, self.n])
+    }
+
+    /// The gradient of a part's dense stack `[g, c, N, N]` (samples `g0..g0 + g`) at its
+    /// present pairs: channel-major over the part's rows, `[c][rows of the part]`.
+    fn gather(&self, dense: &Tensor, g0: i64, g: i64) -> Vec<f64> {
+        let c = dense.size()[1] as usize;
+        let nn = (self.n * self.n) as usize;
+        let (lo, hi) = (
+            self.pair_start[g0 as usize],
+            self.pair_start[(g0 + g) as usize],
+        );
+        let len = hi - lo;
+        let mut out = vec![0.0; c * len];
+        let mut put = |values: &dyn Fn(usize) -> f64| {
+            for (row, at) in self.part_pairs(g0 as usize, g as usize, c) {
+                for ch in 0..c {
+                    out[ch * len + row - lo] = values(at + ch * nn);
+                }
+            }
+        };
+        if dense.kind() == Kind::Double {
+            let d = fused::host_f64(dense);
+            put(&|i| d[i]);
+        } else {
+            let d = <f32 as fused::Real>::host(dense);
+            put(&|i| f64::from(d[i]));
+        }
+        out
+    }
 }
 
 /// Samples `g0..g0 + g` of a batch, whose present nodes are `k0..k0 + k` of the packed
@@ -456,41 +557,134 @@ struct GinPart {
     node_flat: Tensor,
 }
 
-/// One part's GIN forward, as a job for [`fused::run_jobs`] (owned, so it can move to
-/// another thread).
-struct GinForward {
+/// One part's GIN forward, as a job for [`fused::run_jobs`] (tensors owned, so it can move
+/// to another thread). It first builds its dense adjacency stack from the present-pair rows.
+struct GinForward<'a> {
     gin: super::Gin,
     x: Tensor,
-    adjs: Tensor,
+    /// The layer's input rows, channel-major on the host (`[C][R]`).
+    rows: &'a [f64],
+    layout: PairLayout<'a>,
+    g0: i64,
+    g: i64,
+    kind: Kind,
+    /// Whether the stack is a leaf that collects the gradient for the previous layer.
+    leaf: bool,
     eye: Tensor,
     node_flat: Tensor,
-    out: Option<Tensor>,
+    /// The GIN's input stack `[g, C, N, N]` and its output on the part's present nodes.
+    out: Option<(Tensor, Tensor)>,
 }
 
-impl GinForward {
+impl GinForward<'_> {
     fn run(&mut self) {
+        let mut adjs = self.layout.scatter(self.rows, self.g0, self.g, self.kind);
+        if self.leaf {
+            adjs = adjs.set_requires_grad(true);
+        }
         let out = self
             .gin
-            .forward_packed(&self.x, &self.adjs, &self.eye, &self.node_flat);
-        self.out = Some(out);
+            .forward_packed(&self.x, &adjs, &self.eye, &self.node_flat);
+        self.out = Some((adjs, out));
     }
 }
 
 /// One part's GIN backward. The first part's accumulates into `.grad` (`inputs` empty);
 /// the others' return the gradients of `root` with respect to `inputs`, which are added
 /// afterwards in a fixed order (two threads accumulating at once could add in either order).
-struct GinBackward {
+/// Where the GIN's input stack is a leaf (`stack`), its gradient is gathered at the part's
+/// present pairs.
+struct GinBackward<'a> {
     root: Tensor,
     inputs: Vec<Tensor>,
     grads: Vec<Tensor>,
+    /// The input stack leaf, where the previous layer needs its gradient: the first part
+    /// reads it from `.grad`, the others from the last of `grads`.
+    stack: Option<Tensor>,
+    layout: PairLayout<'a>,
+    g0: i64,
+    g: i64,
+    /// The stack's gradient at the part's present pairs, channel-major over the part's
+    /// rows (empty where there is none).
+    rows: Vec<f64>,
 }
 
-impl GinBackward {
+impl GinBackward<'_> {
     fn run(&mut self) {
-        if self.inputs.is_empty() {
+        let grad = if self.inputs.is_empty() {
             self.root.backward();
+            self.stack.as_ref().map(Tensor::grad)
         } else {
             self.grads = Tensor::run_backward(&[&self.root], &self.inputs, false, false);
+            self.stack
+                .as_ref()
+                .and_then(|_| self.grads.last())
+                .map(Tensor::shallow_clone)
+        };
+        if let Some(grad) = grad.filter(Tensor::defined) {
+            self.rows = self.layout.gather(&grad, self.g0, self.g);
+        }
+    }
+}
+
+/// The head on one part's upper pairs, as a job for [`fused::run_jobs`]: forward from a
+/// leaf of the part's rows of the head's input, then (given the gradient of its output) the
+/// backward. As for the GIN, the first part's backward accumulates into `.grad`, and the
+/// others return their parameter gradients, which are added afterwards in a fixed order.
+struct HeadPart {
+    head: super::ReadScore,
+    /// The part's rows of the head's input `[p, ΣC]`: a leaf.
+    u: Tensor,
+    /// Runs of equal level among the rows.
+    runs: Vec<(i64, i64)>,
+    /// Level of every row `[p]`.
+    level: Tensor,
+    /// The head's output `[p]`, attached to `u` and the head's parameters.
+    out: Option<Tensor>,
+    /// A leaf with the output's values: where the score's graph starts.
+    out_leaf: Option<Tensor>,
+    /// Whether this part's backward accumulates into `.grad` (the first part).
+    accumulate: bool,
+    /// The other parts' gradients: the head's parameters', then `u`'s.
+    grads: Vec<Tensor>,
+}
+
+impl HeadPart {
+    fn forward(&mut self) {
+        self.out = Some(self.head.forward_rows(&self.u, &self.runs, &self.level));
+    }
+
+    fn backward(&mut self) {
+        let (Some(out), Some(leaf)) = (&self.out, &self.out_leaf) else {
+            return;
+        };
+        let g = leaf.grad();
+        if !out.requires_grad() || !g.defined() {
+            return; // no rows, or no gradient reached them
+        }
+        let root = (out * g).sum(out.kind());
+        if self.accumulate {
+            root.backward();
+        } else {
+            let mut inputs = self.head.params();
+            inputs.push(self.u.shallow_clone());
+            self.grads = Tensor::run_backward(&[&root], &inputs, false, false);
+        }
+    }
+
+    /// The gradient of the part's input rows (zeros where none reached them).
+    fn u_grad(&self) -> Tensor {
+        let g = if self.accumulate {
+            self.u.grad()
+        } else {
+            self.grads
+                .last()
+                .map_or_else(Tensor::new, Tensor::shallow_clone)
+        };
+        if g.defined() {
+            g
+        } else {
+            self.u.zeros_like()
         }
     }
 }
@@ -523,11 +717,17 @@ pub(super) struct FusedTape {
     rows: HostRows,
     /// [`Packing::pair_flat`], on the host.
     pair_flat: Vec<i64>,
-    /// `N·N`.
-    nn: usize,
+    /// [`Packing::pair_start`].
+    pair_start: Vec<usize>,
+    /// `N`.
+    n: i64,
     /// The batch's parts for the GIN.
     parts: Vec<GinPart>,
     layers: Vec<FusedLayer>,
+    /// The head's input rows `[P, ΣC]`, attached to the layers' output leaves.
+    head_input: Tensor,
+    /// The head on the same parts of the batch.
+    head: Vec<HeadPart>,
 }
 
 impl EdpGnn {
@@ -539,7 +739,9 @@ impl EdpGnn {
     ///
     /// With two or more libtorch threads the GIN runs on two halves of the batch (whole
     /// samples) at once, each half single-threaded on one thread of libtorch's team: the
-    /// GIN's small GEMMs and elementwise ops gain little from two threads each.
+    /// GIN's small GEMMs and elementwise ops gain little from two threads each. The head
+    /// runs on the same halves (it has no BatchNorm either), forward and backward. Each
+    /// half's GIN builds its input stack from the previous layer's rows itself.
     pub(super) fn forward_train_fused(
         &self,
         x: &Tensor,
@@ -550,7 +752,7 @@ impl EdpGnn {
         let PackedInput {
             pk,
             eye,
-            adjs,
+            adjs: _,
             rows: rows0,
             x_rows,
         } = PackedInput::new(x, adj, flags, level);
@@ -560,27 +762,34 @@ impl EdpGnn {
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
         let parts = pk.gin_parts(fused::threads());
+        let layout = pk.pair_layout();
         let mut x_in: Vec<Tensor> = parts.iter().map(|p| x_rows.narrow(0, p.k0, p.k)).collect();
-        let mut adjs_in: Vec<Tensor> = parts.iter().map(|p| adjs.narrow(0, p.g0, p.g)).collect();
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
+            // Each part's GIN input: the input stack (layer 0; equal to `adjs` there) or the
+            // previous layer's output, scattered from the rows in the part's job.
             let mut jobs: Vec<GinForward> = parts
                 .iter()
-                .zip(x_in.iter().zip(&adjs_in))
-                .map(|(p, (x, a))| GinForward {
+                .zip(&x_in)
+                .map(|(p, x)| GinForward {
                     gin: layer.gin.shallow(),
                     x: x.shallow_clone(),
-                    adjs: a.shallow_clone(),
+                    rows: &rows_host,
+                    layout,
+                    g0: p.g0,
+                    g: p.g,
+                    kind,
+                    leaf: i > 0,
                     eye: eye.shallow_clone(),
                     node_flat: p.node_flat.shallow_clone(),
                     out: None,
                 })
                 .collect();
             fused::run_jobs(&mut jobs, GinForward::run);
-            let x_o: Vec<Tensor> = jobs
+            let (adjs_in, x_o): (Vec<Tensor>, Vec<Tensor>) = jobs
                 .into_iter()
                 .map(|j| j.out.expect("every GIN job ran"))
-                .collect();
+                .unzip();
             let x_pad = layer.gin.padded_output();
             let f = x_pad.size()[0];
             let mut node_rows: Vec<Tensor> = x_o.iter().map(Tensor::detach).collect();
@@ -595,28 +804,20 @@ impl EdpGnn {
                 .view([c_out, pk.r])
                 .set_requires_grad(true);
             stack_rows.push(out_leaf.tr());
-            // The next GIN's inputs: leaves of this layer's outputs, whose gradients
-            // `backward_fused` carries on into this layer.
-            let (next_x, next_adjs) = if i + 1 < self.layers.len() {
-                (
-                    x_o.iter()
-                        .map(|t| t.detach().set_requires_grad(true))
-                        .collect(),
-                    parts
-                        .iter()
-                        .map(|p| {
-                            pk.part_to_dense(&out, p.g0, p.g, kind)
-                                .set_requires_grad(true)
-                        })
-                        .collect(),
-                )
+            // The next GIN's node inputs: leaves of this layer's outputs, whose gradients
+            // `backward_fused` carries on into this layer (its stack inputs are built from
+            // `out` by the next layer's jobs).
+            let next_x = if i + 1 < self.layers.len() {
+                x_o.iter()
+                    .map(|t| t.detach().set_requires_grad(true))
+                    .collect()
             } else {
-                (Vec::new(), Vec::new())
+                Vec::new()
             };
             let fused_parts = x_o
                 .into_iter()
                 .zip(std::mem::replace(&mut x_in, next_x))
-                .zip(std::mem::replace(&mut adjs_in, next_adjs))
+                .zip(adjs_in)
                 .map(|((x_o, x_in), adjs_in)| FusedPart { x_in, adjs_in, x_o })
                 .collect();
             rows_host = out;
@@ -627,25 +828,99 @@ impl EdpGnn {
                 out_leaf,
             });
         }
-        let score = self.head_packed(&stack_rows, &pk, level);
+        let (score, head_input, head) = self.head_parts(&stack_rows, &pk, &parts, level);
         let tape = FusedTape {
             rows: pk.host,
             pair_flat: pk.pair_flat_host,
-            nn: (pk.n * pk.n) as usize,
+            pair_start: pk.pair_start,
+            n: pk.n,
             parts,
             layers,
+            head_input,
+            head,
         };
         (score, tape)
     }
 
+    /// [`EdpGnn::head_packed`] with the head on each part's upper pairs in a job of its
+    /// own (the parts on parallel threads). Returns the score, the head's input rows, and
+    /// the parts, whose outputs are leaves of the score's graph (for
+    /// [`EdpGnn::backward_fused`]).
+    fn head_parts(
+        &self,
+        stack_rows: &[Tensor],
+        pk: &Packing,
+        parts: &[GinPart],
+        level: &Levels,
+    ) -> (Tensor, Tensor, Vec<HeadPart>) {
+        let u = Tensor::cat(stack_rows, 1).index_select(0, &pk.upper); // [P, ΣC]
+        let mut jobs: Vec<HeadPart> = parts
+            .iter()
+            .enumerate()
+            .map(|(j, p)| {
+                let (lo, len, runs) = pk.head_range(p.g0, p.g);
+                HeadPart {
+                    head: self.head.shallow(),
+                    u: u.narrow(0, lo, len).detach().set_requires_grad(true),
+                    runs,
+                    level: pk.upper_level.narrow(0, lo, len),
+                    out: None,
+                    out_leaf: None,
+                    accumulate: j == 0,
+                    grads: Vec::new(),
+                }
+            })
+            .collect();
+        fused::run_jobs(&mut jobs, HeadPart::forward);
+        let outs: Vec<Tensor> = jobs
+            .iter_mut()
+            .map(|j| {
+                let leaf = j
+                    .out
+                    .as_ref()
+                    .expect("every head job ran")
+                    .detach()
+                    .set_requires_grad(true);
+                j.out_leaf = Some(leaf.shallow_clone());
+                leaf
+            })
+            .collect();
+        let score = self.score_from_upper(&Tensor::cat(&outs, 0), pk, level);
+        (score, u, jobs)
+    }
+
     /// The backward of [`EdpGnn::forward_train_fused`] for `loss` (a function of its score):
-    /// autograd through the head, then layer by layer from the last, the edge MLP's
+    /// the head's parts (on parallel threads, like the GIN's), then layer by layer from the
+    /// last, the edge MLP's
     /// hand-written backward and autograd through the GIN (its parts on parallel threads,
     /// their parameter gradients summed in a fixed order). Accumulates into every
     /// parameter's gradient exactly what `loss.backward()` through the autograd forward
     /// would (up to float rounding); the result does not depend on the thread timing.
-    pub(super) fn backward_fused(&self, tape: FusedTape, loss: &Tensor) {
+    pub(super) fn backward_fused(&self, mut tape: FusedTape, loss: &Tensor) {
+        // Autograd from the loss to the head's output leaves (and through the head's
+        // all-zero response), then the head's parts on parallel threads (their output
+        // gradients given), then from the head's input rows to the layers' output leaves.
         loss.backward();
+        fused::run_jobs(&mut tape.head, HeadPart::backward);
+        let head_params = self.head.params();
+        for part in &tape.head[1..] {
+            for (p, g) in head_params.iter().zip(&part.grads) {
+                if g.defined() {
+                    add_grad(p, g);
+                }
+            }
+        }
+        let g_u: Vec<Tensor> = tape.head.iter().map(HeadPart::u_grad).collect();
+        let kind = tape.head_input.kind();
+        (&tape.head_input * Tensor::cat(&g_u, 0))
+            .sum(kind)
+            .backward();
+        let layout = PairLayout {
+            pair_flat: &tape.pair_flat,
+            pair_start: &tape.pair_start,
+            n: tape.n,
+            r: tape.rows.r,
+        };
         // The gradient of the next layer's GIN and edge MLP with respect to this layer's
         // output rows (channel-major, host) and node features `[K, F]`.
         let mut from_next: Option<Vec<f64>> = None;
@@ -703,66 +978,53 @@ impl EdpGnn {
                         root,
                         inputs,
                         grads: Vec::new(),
+                        stack: (i > 0).then(|| part.adjs_in.shallow_clone()),
+                        layout,
+                        g0: range.g0,
+                        g: range.g,
+                        rows: Vec::new(),
                     }
                 })
                 .collect();
             fused::run_jobs(&mut jobs, GinBackward::run);
-            let mut missing: Option<Tensor> = None;
             for job in &jobs[1..] {
                 for (p, g) in params.iter().zip(&job.grads) {
-                    if !g.defined() {
-                        continue;
-                    }
-                    let mut acc = p.grad();
-                    if acc.defined() {
-                        tch::no_grad(|| {
-                            let _ = acc.f_add_(g).expect("gradient shapes match");
-                        });
-                    } else {
-                        // Not reached by the first part: accumulate through autograd.
-                        let term = (p * g).sum(kind);
-                        missing = Some(match missing.take() {
-                            None => term,
-                            Some(m) => m + term,
-                        });
+                    if g.defined() {
+                        add_grad(p, g);
                     }
                 }
-            }
-            if let Some(m) = missing {
-                m.backward();
             }
             if i > 0 {
                 // The gradient for the previous layer's node features and output rows
                 // (channel-major, host), from this layer's edge MLP and GIN.
                 let mut rows_in = grads.rows_in;
                 let r = tape.rows.r;
+                let c = rows_in.len() / r.max(1);
                 let mut x_grads = Vec::with_capacity(jobs.len());
                 for (j, ((job, part), range)) in
                     jobs.iter().zip(&saved.parts).zip(&tape.parts).enumerate()
                 {
-                    let (g0, g) = (range.g0 as usize, range.g as usize);
-                    let (gx, ga) = if j == 0 {
-                        (part.x_in.grad(), part.adjs_in.grad())
+                    let gx = if j == 0 {
+                        part.x_in.grad()
                     } else {
-                        (
-                            job.grads[np].shallow_clone(),
-                            job.grads[np + 1].shallow_clone(),
-                        )
+                        job.grads[np].shallow_clone()
                     };
                     x_grads.push(if gx.defined() {
                         gx
                     } else {
                         part.x_in.zeros_like()
                     });
-                    if !ga.defined() {
+                    // The stack's gradient at the part's present pairs (a contiguous run
+                    // of rows), gathered by the job.
+                    if job.rows.is_empty() {
                         continue;
                     }
-                    // Gather the dense stack's gradient `[g, C, N, N]` at the present pairs.
-                    let dense = host_f64(&ga);
-                    let c = rows_in.len() / r.max(1);
-                    for (row, at) in part_pair_offsets(&tape.pair_flat, tape.nn, c, g0, g) {
-                        for ch in 0..c {
-                            rows_in[ch * r + row] += dense[at + ch * tape.nn];
+                    let lo = tape.pair_start[range.g0 as usize];
+                    let len = job.rows.len() / c;
+                    for ch in 0..c {
+                        let dst = &mut rows_in[ch * r + lo..ch * r + lo + len];
+                        for (a, b) in dst.iter_mut().zip(&job.rows[ch * len..(ch + 1) * len]) {
+                            *a += b;
                         }
                     }
                 }
@@ -770,6 +1032,18 @@ impl EdpGnn {
                 x_from_next = Some(Tensor::cat(&x_grads, 0));
             }
         }
+    }
+}
+
+/// Adds `g` to the gradient of the parameter `p` (through autograd where `p` has none yet).
+fn add_grad(p: &Tensor, g: &Tensor) {
+    let mut acc = p.grad();
+    if acc.defined() {
+        tch::no_grad(|| {
+            let _ = acc.f_add_(g).expect("gradient shapes match");
+        });
+    } else {
+        (p * g).sum(p.kind()).backward();
     }
 }
 
