@@ -113,11 +113,8 @@ pub(super) struct Packing {
     pub(super) host: HostRows,
     /// Index of sample `g`'s first present node in `node_flat` (`[B + 1]`, host).
     node_start: Vec<i64>,
-    /// Index of sample `g`'s first present pair among the rows (`[B + 1]`, host): the
-    /// pairs are sample-major, so a run of samples owns a contiguous run of rows.
-    pair_start: Vec<usize>,
-    /// [`Packing::pair_flat`] on the host.
-    pair_flat_host: Vec<i64>,
+    /// [`Packing::pair_flat`] and where each sample's pairs start, on the host.
+    pairs: PairTables,
 }
 
 impl Packing {
@@ -250,7 +247,11 @@ impl Packing {
             b,
             n,
             pair_flat: long(&pair_flat),
-            pair_flat_host: pair_flat,
+            pairs: PairTables {
+                pair_flat,
+                pair_start,
+                n,
+            },
             node_flat: long(&node_flat),
             row_u: long(&row_u),
             row_v: long(&row_v),
@@ -273,7 +274,6 @@ impl Packing {
             r,
             host,
             node_start,
-            pair_start,
         }
     }
 
@@ -324,16 +324,6 @@ impl Packing {
     /// Total BatchNorm row count `B·N²` (the sum of the row weights).
     fn total(&self) -> f64 {
         (self.b * self.n * self.n) as f64
-    }
-
-    /// The host tables that map present-pair rows to dense stacks and back.
-    fn pair_layout(&self) -> PairLayout<'_> {
-        PairLayout {
-            pair_flat: &self.pair_flat_host,
-            pair_start: &self.pair_start,
-            n: self.n,
-            r: self.r as usize,
-        }
     }
 
     /// Present-pair rows `[R, C]` → the dense channel-first stack `[B, C, N, N]` (zeros
@@ -457,20 +447,18 @@ impl EdpGnn {
 }
 
 /// Where the present pairs sit in the rows and in the dense `[B, C, N, N]` stack: the
-/// host side of [`Packing`] that the GIN's jobs need (plain slices, so the jobs can share
-/// it across threads).
-#[derive(Clone, Copy)]
-struct PairLayout<'a> {
-    /// [`Packing::pair_flat`] on the host: `g·N² + u·N + v` per present pair.
-    pair_flat: &'a [i64],
-    /// [`Packing::pair_start`].
-    pair_start: &'a [usize],
+/// host side of [`Packing`] that the GIN's jobs need (no tensors, so the jobs can share it
+/// across threads).
+struct PairTables {
+    /// [`Packing::pair_flat`] on the host: `g·N² + u·N + v` per present pair (`R`).
+    pair_flat: Vec<i64>,
+    /// Index of sample `g`'s first present pair among the rows (`[B + 1]`): the pairs are
+    /// sample-major, so a run of samples owns a contiguous run of rows.
+    pair_start: Vec<usize>,
     n: i64,
-    /// Number of present pairs `R`.
-    r: usize,
 }
 
-impl PairLayout<'_> {
+impl PairTables {
     /// The rows of samples `g0..g0 + g`, and each of them as `(row, at)`, where `at` is its
     /// channel-0 entry in the part's dense stack `[g, c, N, N]` (channel `ch` at
     /// `at + ch·N²`).
@@ -505,7 +493,7 @@ impl PairLayout<'_> {
         g0: i64,
         g: i64,
     ) -> Tensor {
-        let (r, nn) = (self.r, (self.n * self.n) as usize);
+        let (r, nn) = (self.pair_flat.len(), (self.n * self.n) as usize);
         let c = rows.len() / r.max(1);
         let mut dense = vec![<F as fused::Real>::ZERO; g as usize * c * nn];
         for (row, at) in self.part_pairs(g0 as usize, g as usize, c) {
@@ -564,7 +552,7 @@ struct GinForward<'a> {
     x: Tensor,
     /// The layer's input rows, channel-major on the host (`[C][R]`).
     rows: &'a [f64],
-    layout: PairLayout<'a>,
+    pairs: &'a PairTables,
     g0: i64,
     g: i64,
     kind: Kind,
@@ -578,7 +566,7 @@ struct GinForward<'a> {
 
 impl GinForward<'_> {
     fn run(&mut self) {
-        let mut adjs = self.layout.scatter(self.rows, self.g0, self.g, self.kind);
+        let mut adjs = self.pairs.scatter(self.rows, self.g0, self.g, self.kind);
         if self.leaf {
             adjs = adjs.set_requires_grad(true);
         }
@@ -601,7 +589,7 @@ struct GinBackward<'a> {
     /// The input stack leaf, where the previous layer needs its gradient: the first part
     /// reads it from `.grad`, the others from the last of `grads`.
     stack: Option<Tensor>,
-    layout: PairLayout<'a>,
+    pairs: &'a PairTables,
     g0: i64,
     g: i64,
     /// The stack's gradient at the part's present pairs, channel-major over the part's
@@ -622,7 +610,7 @@ impl GinBackward<'_> {
                 .map(Tensor::shallow_clone)
         };
         if let Some(grad) = grad.filter(Tensor::defined) {
-            self.rows = self.layout.gather(&grad, self.g0, self.g);
+            self.rows = self.pairs.gather(&grad, self.g0, self.g);
         }
     }
 }
@@ -715,12 +703,8 @@ struct FusedLayer {
 /// The state [`super::TrainTape::backward`] needs after [`EdpGnn::forward_train_fused`].
 pub(super) struct FusedTape {
     rows: HostRows,
-    /// [`Packing::pair_flat`], on the host.
-    pair_flat: Vec<i64>,
-    /// [`Packing::pair_start`].
-    pair_start: Vec<usize>,
-    /// `N`.
-    n: i64,
+    /// [`Packing::pairs`].
+    pairs: PairTables,
     /// The batch's parts for the GIN.
     parts: Vec<GinPart>,
     layers: Vec<FusedLayer>,
@@ -762,7 +746,6 @@ impl EdpGnn {
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
         let parts = pk.gin_parts(fused::threads());
-        let layout = pk.pair_layout();
         let mut x_in: Vec<Tensor> = parts.iter().map(|p| x_rows.narrow(0, p.k0, p.k)).collect();
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
@@ -775,7 +758,7 @@ impl EdpGnn {
                     gin: layer.gin.shallow(),
                     x: x.shallow_clone(),
                     rows: &rows_host,
-                    layout,
+                    pairs: &pk.pairs,
                     g0: p.g0,
                     g: p.g,
                     kind,
@@ -831,9 +814,7 @@ impl EdpGnn {
         let (score, head_input, head) = self.head_parts(&stack_rows, &pk, &parts, level);
         let tape = FusedTape {
             rows: pk.host,
-            pair_flat: pk.pair_flat_host,
-            pair_start: pk.pair_start,
-            n: pk.n,
+            pairs: pk.pairs,
             parts,
             layers,
             head_input,
@@ -904,23 +885,13 @@ impl EdpGnn {
         fused::run_jobs(&mut tape.head, HeadPart::backward);
         let head_params = self.head.params();
         for part in &tape.head[1..] {
-            for (p, g) in head_params.iter().zip(&part.grads) {
-                if g.defined() {
-                    add_grad(p, g);
-                }
-            }
+            add_grads(&head_params, &part.grads);
         }
         let g_u: Vec<Tensor> = tape.head.iter().map(HeadPart::u_grad).collect();
         let kind = tape.head_input.kind();
         (&tape.head_input * Tensor::cat(&g_u, 0))
             .sum(kind)
             .backward();
-        let layout = PairLayout {
-            pair_flat: &tape.pair_flat,
-            pair_start: &tape.pair_start,
-            n: tape.n,
-            r: tape.rows.r,
-        };
         // The gradient of the next layer's GIN and edge MLP with respect to this layer's
         // output rows (channel-major, host) and node features `[K, F]`.
         let mut from_next: Option<Vec<f64>> = None;
@@ -979,7 +950,7 @@ impl EdpGnn {
                         inputs,
                         grads: Vec::new(),
                         stack: (i > 0).then(|| part.adjs_in.shallow_clone()),
-                        layout,
+                        pairs: &tape.pairs,
                         g0: range.g0,
                         g: range.g,
                         rows: Vec::new(),
@@ -988,11 +959,7 @@ impl EdpGnn {
                 .collect();
             fused::run_jobs(&mut jobs, GinBackward::run);
             for job in &jobs[1..] {
-                for (p, g) in params.iter().zip(&job.grads) {
-                    if g.defined() {
-                        add_grad(p, g);
-                    }
-                }
+                add_grads(&params, &job.grads);
             }
             if i > 0 {
                 // The gradient for the previous layer's node features and output rows
@@ -1019,7 +986,7 @@ impl EdpGnn {
                     if job.rows.is_empty() {
                         continue;
                     }
-                    let lo = tape.pair_start[range.g0 as usize];
+                    let lo = tape.pairs.pair_start[range.g0 as usize];
                     let len = job.rows.len() / c;
                     for ch in 0..c {
                         let dst = &mut rows_in[ch * r + lo..ch * r + lo + len];
@@ -1035,15 +1002,19 @@ impl EdpGnn {
     }
 }
 
-/// Adds `g` to the gradient of the parameter `p` (through autograd where `p` has none yet).
-fn add_grad(p: &Tensor, g: &Tensor) {
-    let mut acc = p.grad();
-    if acc.defined() {
-        tch::no_grad(|| {
-            let _ = acc.f_add_(g).expect("gradient shapes match");
-        });
-    } else {
-        (p * g).sum(p.kind()).backward();
+/// Adds each defined gradient in `grads` to the gradient of the parameter at the same
+/// place in `params` (through autograd where that parameter has none yet); `grads` may be
+/// longer (gradients of inputs follow the parameters').
+fn add_grads(params: &[Tensor], grads: &[Tensor]) {
+    for (p, g) in params.iter().zip(grads).filter(|(_, g)| g.defined()) {
+        let mut acc = p.grad();
+        if acc.defined() {
+            tch::no_grad(|| {
+                let _ = acc.f_add_(g).expect("gradient shapes match");
+            });
+        } else {
+            (p * g).sum(p.kind()).backward();
+        }
     }
 }
 
