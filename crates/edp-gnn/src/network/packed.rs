@@ -343,9 +343,7 @@ struct PackedInput {
     pk: Packing,
     /// `[N, N]` identity (the GIN's self-loops).
     eye: Tensor,
-    /// The masked input stack `[Ã, 1 − Ã]`, `[B, 2, N, N]`.
-    adjs: Tensor,
-    /// Its present-pair rows `[R, 2]` (the mask is 1 there).
+    /// The present-pair rows of the input stack `[Ã, 1 − Ã]`, `[R, 2]` (the mask is 1 there).
     rows: Tensor,
     /// The present nodes' features `[K, F]`.
     x_rows: Tensor,
@@ -361,9 +359,6 @@ impl PackedInput {
             Levels::Uniform(l) => vec![*l; b as usize],
         };
         let pk = Packing::new(flags, &levels, kind, device);
-        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
-        let a = adj.unsqueeze(1);
-        let adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
         let a_rows = adj.reshape([b * n * n]).index_select(0, &pk.pair_flat);
         let rows = Tensor::stack(&[&a_rows, &(1.0 - &a_rows)], 1);
         let f_in = x.size()[2];
@@ -371,7 +366,6 @@ impl PackedInput {
         PackedInput {
             eye: Tensor::eye(n, (kind, device)),
             pk,
-            adjs,
             rows,
             x_rows,
         }
@@ -393,10 +387,14 @@ impl EdpGnn {
         let PackedInput {
             pk,
             eye,
-            mut adjs,
             mut rows,
             mut x_rows,
         } = PackedInput::new(x, adj, flags, level);
+        // The masked input stack `[Ã, 1 − Ã]`, `[B, 2, N, N]` (the fused forward builds
+        // each half's stack from the rows instead).
+        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(1)).unsqueeze(1);
+        let a = adj.unsqueeze(1);
+        let mut adjs = Tensor::cat(&[&a, &(1.0 - &a)], 1) * &mask;
         let (b, n) = (pk.b, pk.n);
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows.shallow_clone());
@@ -736,7 +734,6 @@ impl EdpGnn {
         let PackedInput {
             pk,
             eye,
-            adjs: _,
             rows: rows0,
             x_rows,
         } = PackedInput::new(x, adj, flags, level);
