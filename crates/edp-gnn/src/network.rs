@@ -40,6 +40,7 @@ use crate::config::EdpGnnConfig;
 use crate::error::{input_err, EdpGnnError, Result};
 
 mod fused;
+mod fused_gin;
 mod packed;
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //! `x̂ = (p − μ)·r`; `y = x̂·(γ g_l) + (β g_l + b'_l)`; `h' = ELU(y)`.
 //! Backward of the weighted BatchNorm: `∂p_t = r·(∂x̂_t − (w_t/W)·(Σ_s ∂x̂_s + x̂_t Σ_s ∂x̂_s x̂_s))`.
 
-use std::ops::{Add, AddAssign, Mul, MulAssign, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Sub};
 use std::sync::Mutex;
 
 use tch::{Kind, Tensor};
@@ -60,6 +60,7 @@ pub(super) trait Real:
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
+    + Div<Output = Self>
     + AddAssign
     + MulAssign
     + Send
@@ -729,7 +730,7 @@ thread_local! {
 /// Whether to run the AVX2 build of the loops: the CPU has AVX2 (and, in tests, the
 /// baseline build was not asked for).
 #[cfg(target_arch = "x86_64")]
-fn use_avx2() -> bool {
+pub(super) fn use_avx2() -> bool {
     #[cfg(test)]
     if BASELINE_ONLY.with(|b| b.get()) {
         return false;

@@ -26,14 +26,15 @@
 //! forward.
 //!
 //! The GIN has no BatchNorm and a present node aggregates present neighbours only, so it runs
-//! on the present nodes ([`super::Gin::forward_packed`]); the padded forward uses that too on
-//! the CPU, in both modes.
+//! on the present nodes ([`super::Gin::forward_packed`], or hand-written in `fused_gin.rs`
+//! for the fused training step); the padded forward uses that too on the CPU, in both modes.
 //!
 //! Present nodes may be any subset of `0..N` (the official flags mark non-isolated nodes).
 
 use tch::{Device, Kind, Tensor};
 
 use super::fused::{self, host_f64, EdgeTape, HostRows};
+use super::fused_gin::{self, GinGrads, GinParams, GinTape, PartLayout};
 use super::{EdgeMlp, EdpGnn, LayerTrace, Levels, ReadScore, BN_EPS};
 
 /// Fraction of the padded batch's ordered pairs that join two present nodes:
@@ -113,8 +114,9 @@ pub(super) struct Packing {
     pub(super) host: HostRows,
     /// Index of sample `g`'s first present node in `node_flat` (`[B + 1]`, host).
     node_start: Vec<i64>,
-    /// [`Packing::pair_flat`] and where each sample's pairs start, on the host.
-    pairs: PairTables,
+    /// Index of sample `g`'s first present pair among the rows (`[B + 1]`, host): the pairs
+    /// are sample-major, so a run of samples owns a contiguous run of rows.
+    pair_start: Vec<usize>,
 }
 
 impl Packing {
@@ -247,11 +249,7 @@ impl Packing {
             b,
             n,
             pair_flat: long(&pair_flat),
-            pairs: PairTables {
-                pair_flat,
-                pair_start,
-                n,
-            },
+            pair_start,
             node_flat: long(&node_flat),
             row_u: long(&row_u),
             row_v: long(&row_v),
@@ -290,16 +288,9 @@ impl Packing {
         }
         cuts.push(self.b);
         cuts.windows(2)
-            .map(|w| {
-                let (g0, g1) = (w[0], w[1]);
-                let (k0, k1) = (self.node_start[g0 as usize], self.node_start[g1 as usize]);
-                GinPart {
-                    g0,
-                    g: g1 - g0,
-                    k0,
-                    k: k1 - k0,
-                    node_flat: self.node_flat.narrow(0, k0, k1 - k0) - g0 * self.n,
-                }
+            .map(|w| GinPart {
+                g0: w[0],
+                g: w[1] - w[0],
             })
             .collect()
     }
@@ -444,172 +435,60 @@ impl EdpGnn {
     }
 }
 
-/// Where the present pairs sit in the rows and in the dense `[B, C, N, N]` stack: the
-/// host side of [`Packing`] that the GIN's jobs need (no tensors, so the jobs can share it
-/// across threads).
-struct PairTables {
-    /// [`Packing::pair_flat`] on the host: `g·N² + u·N + v` per present pair (`R`).
-    pair_flat: Vec<i64>,
-    /// Index of sample `g`'s first present pair among the rows (`[B + 1]`): the pairs are
-    /// sample-major, so a run of samples owns a contiguous run of rows.
-    pair_start: Vec<usize>,
-    n: i64,
-}
-
-impl PairTables {
-    /// The rows of samples `g0..g0 + g`, and each of them as `(row, at)`, where `at` is its
-    /// channel-0 entry in the part's dense stack `[g, c, N, N]` (channel `ch` at
-    /// `at + ch·N²`).
-    fn part_pairs(
-        &self,
-        g0: usize,
-        g: usize,
-        c: usize,
-    ) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let nn = (self.n * self.n) as usize;
-        let (lo, hi) = (self.pair_start[g0], self.pair_start[g0 + g]);
-        let base = g0 * nn;
-        (lo..hi).map(move |row| {
-            let flat = self.pair_flat[row] as usize - base;
-            (row, (flat / nn) * c * nn + flat % nn)
-        })
-    }
-
-    /// Channel-major present-pair rows on the host (`[C][R]`) → samples `g0..g0 + g` of the
-    /// dense channel-first stack `[g, C, N, N]` (zeros elsewhere), in `kind`.
-    fn scatter(&self, rows: &[f64], g0: i64, g: i64, kind: Kind) -> Tensor {
-        if kind == Kind::Double {
-            self.scatter_as::<f64>(rows, g0, g)
-        } else {
-            self.scatter_as::<f32>(rows, g0, g).to_kind(kind)
-        }
-    }
-
-    fn scatter_as<F: fused::Real + tch::kind::Element>(
-        &self,
-        rows: &[f64],
-        g0: i64,
-        g: i64,
-    ) -> Tensor {
-        let (r, nn) = (self.pair_flat.len(), (self.n * self.n) as usize);
-        let c = rows.len() / r.max(1);
-        let mut dense = vec![<F as fused::Real>::ZERO; g as usize * c * nn];
-        for (row, at) in self.part_pairs(g0 as usize, g as usize, c) {
-            for ch in 0..c {
-                dense[at + ch * nn] = F::of(rows[ch * r + row]);
-            }
-        }
-        Tensor::from_slice(&dense).view([g, c as i64, self.n, self.n])
-    }
-
-    /// The gradient of a part's dense stack `[g, c, N, N]` (samples `g0..g0 + g`) at its
-    /// present pairs: channel-major over the part's rows, `[c][rows of the part]`.
-    fn gather(&self, dense: &Tensor, g0: i64, g: i64) -> Vec<f64> {
-        let c = dense.size()[1] as usize;
-        let nn = (self.n * self.n) as usize;
-        let (lo, hi) = (
-            self.pair_start[g0 as usize],
-            self.pair_start[(g0 + g) as usize],
-        );
-        let len = hi - lo;
-        let mut out = vec![0.0; c * len];
-        let mut put = |values: &dyn Fn(usize) -> f64| {
-            for (row, at) in self.part_pairs(g0 as usize, g as usize, c) {
-                for ch in 0..c {
-                    out[ch * len + row - lo] = values(at + ch * nn);
-                }
-            }
-        };
-        if dense.kind() == Kind::Double {
-            let d = fused::host_f64(dense);
-            put(&|i| d[i]);
-        } else {
-            let d = <f32 as fused::Real>::host(dense);
-            put(&|i| f64::from(d[i]));
-        }
-        out
-    }
-}
-
 /// Samples `g0..g0 + g` of a batch, whose present nodes are `k0..k0 + k` of the packed
-/// node table: a part the GIN runs on by itself (it has no BatchNorm, and each sample's
-/// nodes aggregate their own sample's nodes only).
+/// node table: a part the GIN and the head run on by themselves (neither has BatchNorm, and
+/// each sample's nodes aggregate their own sample's nodes only).
 struct GinPart {
     g0: i64,
     g: i64,
-    k0: i64,
-    k: i64,
-    /// The part's present nodes as flat indices `(g − g0)·N + u`. `[k]`.
-    node_flat: Tensor,
 }
 
-/// One part's GIN forward, as a job for [`fused::run_jobs`] (tensors owned, so it can move
-/// to another thread). It first builds its dense adjacency stack from the present-pair rows.
+/// One part's GIN forward, as a job for [`fused::run_jobs`].
 struct GinForward<'a> {
-    gin: super::Gin,
-    x: Tensor,
+    params: &'a GinParams,
+    lay: &'a PartLayout,
     /// The layer's input rows, channel-major on the host (`[C][R]`).
     rows: &'a [f64],
-    pairs: &'a PairTables,
-    g0: i64,
-    g: i64,
-    kind: Kind,
-    /// Whether the stack is a leaf that collects the gradient for the previous layer.
-    leaf: bool,
-    eye: Tensor,
-    node_flat: Tensor,
-    /// The GIN's input stack `[g, C, N, N]` and its output on the part's present nodes.
-    out: Option<(Tensor, Tensor)>,
+    r: usize,
+    /// The part's node features `[k][F_in]`.
+    x: &'a [f64],
+    /// The part's readout `[k][F_out]` and its tape.
+    out: Option<(Vec<f64>, GinTape)>,
 }
 
 impl GinForward<'_> {
     fn run(&mut self) {
-        let mut adjs = self.pairs.scatter(self.rows, self.g0, self.g, self.kind);
-        if self.leaf {
-            adjs = adjs.set_requires_grad(true);
-        }
-        let out = self
-            .gin
-            .forward_packed(&self.x, &adjs, &self.eye, &self.node_flat);
-        self.out = Some((adjs, out));
+        self.out = Some(fused_gin::gin_forward(
+            self.params,
+            self.lay,
+            self.rows,
+            self.r,
+            self.x,
+        ));
     }
 }
 
-/// One part's GIN backward. The first part's accumulates into `.grad` (`inputs` empty);
-/// the others' return the gradients of `root` with respect to `inputs`, which are added
-/// afterwards in a fixed order (two threads accumulating at once could add in either order).
-/// Where the GIN's input stack is a leaf (`stack`), its gradient is gathered at the part's
-/// present pairs.
+/// One part's GIN backward, as a job for [`fused::run_jobs`]: the gradients of the GIN's
+/// parameters and (`inputs`) of the part's node features and rows, for the gradient of its
+/// readout. The parts' parameter gradients are summed afterwards in a fixed order.
 struct GinBackward<'a> {
-    root: Tensor,
-    inputs: Vec<Tensor>,
-    grads: Vec<Tensor>,
-    /// The input stack leaf, where the previous layer needs its gradient: the first part
-    /// reads it from `.grad`, the others from the last of `grads`.
-    stack: Option<Tensor>,
-    pairs: &'a PairTables,
-    g0: i64,
-    g: i64,
-    /// The stack's gradient at the part's present pairs, channel-major over the part's
-    /// rows (empty where there is none).
-    rows: Vec<f64>,
+    params: &'a GinParams,
+    lay: &'a PartLayout,
+    tape: &'a GinTape,
+    g_out: &'a [f64],
+    inputs: bool,
+    out: Option<GinGrads>,
 }
 
 impl GinBackward<'_> {
     fn run(&mut self) {
-        let grad = if self.inputs.is_empty() {
-            self.root.backward();
-            self.stack.as_ref().map(Tensor::grad)
-        } else {
-            self.grads = Tensor::run_backward(&[&self.root], &self.inputs, false, false);
-            self.stack
-                .as_ref()
-                .and_then(|_| self.grads.last())
-                .map(Tensor::shallow_clone)
-        };
-        if let Some(grad) = grad.filter(Tensor::defined) {
-            self.rows = self.pairs.gather(&grad, self.g0, self.g);
-        }
+        self.out = Some(fused_gin::gin_backward(
+            self.params,
+            self.lay,
+            self.tape,
+            self.g_out,
+            self.inputs,
+        ));
     }
 }
 
@@ -675,24 +554,13 @@ impl HeadPart {
     }
 }
 
-/// One part of one EDP layer's GIN in a [`FusedTape`].
-struct FusedPart {
-    /// The GIN's inputs: present-node features `[k, F]` and adjacency stack `[g, C, N, N]`;
-    /// after the first layer, leaves that collect the gradient for the previous layer.
-    x_in: Tensor,
-    adjs_in: Tensor,
-    /// The GIN's output on the part's present nodes `[k, F]`, attached to its graph.
-    x_o: Tensor,
-}
-
 /// One EDP layer of a [`FusedTape`].
 struct FusedLayer {
     /// The edge MLP's saved activations.
     edge: EdgeTape,
-    /// The GIN's parts.
-    parts: Vec<FusedPart>,
-    /// The absent-node constant of the GIN's output `[F]`, attached to its graph.
-    x_pad: Tensor,
+    /// The GIN's parameters on the host, and its saved activations per part.
+    gin_params: GinParams,
+    gin: Vec<GinTape>,
     /// The layer's output on the present pairs, channel-major `[C_out, R]`: a leaf that
     /// collects the head's gradient.
     out_leaf: Tensor,
@@ -701,10 +569,8 @@ struct FusedLayer {
 /// The state [`super::TrainTape::backward`] needs after [`EdpGnn::forward_train_fused`].
 pub(super) struct FusedTape {
     rows: HostRows,
-    /// [`Packing::pairs`].
-    pairs: PairTables,
     /// The batch's parts for the GIN.
-    parts: Vec<GinPart>,
+    layouts: Vec<PartLayout>,
     layers: Vec<FusedLayer>,
     /// The head's input rows `[P, ΣC]`, attached to the layers' output leaves.
     head_input: Tensor,
@@ -713,17 +579,16 @@ pub(super) struct FusedTape {
 }
 
 impl EdpGnn {
-    /// Train-mode forward with the hand-written edge MLPs (`fused.rs`) on the packed rows:
-    /// the same values as [`EdpGnn::forward_train_packed`] (up to float rounding), and the
-    /// same BatchNorm running-statistics update. Returns the score `[B, N, N]`, whose autograd
-    /// graph ends at leaves (each layer's output, each GIN's input), and the tape with which
-    /// [`super::TrainTape::backward`] carries the gradient through the edge MLPs.
+    /// Train-mode forward with the hand-written edge MLPs (`fused.rs`) and GINs
+    /// (`fused_gin.rs`) on the packed rows: the same values as
+    /// [`EdpGnn::forward_train_packed`] (up to float rounding), and the same BatchNorm
+    /// running-statistics update. Returns the score `[B, N, N]`, whose autograd graph ends
+    /// at leaves (each layer's output), and the tape with which
+    /// [`super::TrainTape::backward`] carries the gradient through the layers.
     ///
     /// With two or more libtorch threads the GIN runs on two halves of the batch (whole
-    /// samples) at once, each half single-threaded on one thread of libtorch's team: the
-    /// GIN's small GEMMs and elementwise ops gain little from two threads each. The head
-    /// runs on the same halves (it has no BatchNorm either), forward and backward. Each
-    /// half's GIN builds its input stack from the previous layer's rows itself.
+    /// samples) at once, one thread of libtorch's team each. The head runs on the same
+    /// halves (it has no BatchNorm either), forward and backward.
     pub(super) fn forward_train_fused(
         &self,
         x: &Tensor,
@@ -733,9 +598,9 @@ impl EdpGnn {
     ) -> (Tensor, FusedTape) {
         let PackedInput {
             pk,
-            eye,
             rows: rows0,
             x_rows,
+            ..
         } = PackedInput::new(x, adj, flags, level);
         let kind = adj.kind();
         let rows0 = rows0.detach();
@@ -743,38 +608,40 @@ impl EdpGnn {
         let mut stack_rows = Vec::with_capacity(self.layers.len() + 1);
         stack_rows.push(rows0);
         let parts = pk.gin_parts(fused::threads());
-        let mut x_in: Vec<Tensor> = parts.iter().map(|p| x_rows.narrow(0, p.k0, p.k)).collect();
+        let layouts: Vec<PartLayout> = parts
+            .iter()
+            .map(|p| PartLayout::new(p.g0 as usize, p.g as usize, &pk.node_start, &pk.pair_start))
+            .collect();
+        // The GIN's node features `[K][F]` on the host: the input's, then each layer's
+        // readout on the present nodes.
+        let mut x_host = host_f64(&x_rows);
+        let mut f_in = x_rows.size()[1] as usize;
         let mut layers = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            // Each part's GIN input: the input stack (layer 0; equal to `adjs` there) or the
-            // previous layer's output, scattered from the rows in the part's job.
-            let mut jobs: Vec<GinForward> = parts
+        for layer in &self.layers {
+            let gin_params = GinParams::read(&layer.gin);
+            let mut jobs: Vec<GinForward> = layouts
                 .iter()
-                .zip(&x_in)
-                .map(|(p, x)| GinForward {
-                    gin: layer.gin.shallow(),
-                    x: x.shallow_clone(),
+                .map(|lay| GinForward {
+                    params: &gin_params,
+                    lay,
                     rows: &rows_host,
-                    pairs: &pk.pairs,
-                    g0: p.g0,
-                    g: p.g,
-                    kind,
-                    leaf: i > 0,
-                    eye: eye.shallow_clone(),
-                    node_flat: p.node_flat.shallow_clone(),
+                    r: pk.host.r,
+                    x: &x_host[lay.k0 * f_in..(lay.k0 + lay.k) * f_in],
                     out: None,
                 })
                 .collect();
             fused::run_jobs(&mut jobs, GinForward::run);
-            let (adjs_in, x_o): (Vec<Tensor>, Vec<Tensor>) = jobs
-                .into_iter()
-                .map(|j| j.out.expect("every GIN job ran"))
-                .unzip();
-            let x_pad = layer.gin.padded_output();
-            let f = x_pad.size()[0];
-            let mut node_rows: Vec<Tensor> = x_o.iter().map(Tensor::detach).collect();
-            node_rows.push(x_pad.detach().view([1, f]));
-            let nodes = host_f64(&Tensor::cat(&node_rows, 0));
+            // The node table for the edge MLP: present nodes, then the absent-node readout.
+            let mut nodes = Vec::with_capacity(x_host.len() + 16);
+            let mut gin = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let (o, t) = job.out.expect("every GIN job ran");
+                nodes.extend(o);
+                gin.push(t);
+            }
+            let x_pad = gin_params.padded_output();
+            f_in = x_pad.len();
+            nodes.extend(&x_pad);
             let (out, edge) = fused::edge_forward(&layer.edge, &rows_host, &nodes, &pk.host);
             let c_out = layer.edge.lin[2].out_dim();
             // Channel-major [C_out, R], as the kernel returns it; the graph uses its
@@ -784,35 +651,20 @@ impl EdpGnn {
                 .view([c_out, pk.r])
                 .set_requires_grad(true);
             stack_rows.push(out_leaf.tr());
-            // The next GIN's node inputs: leaves of this layer's outputs, whose gradients
-            // `backward_fused` carries on into this layer (its stack inputs are built from
-            // `out` by the next layer's jobs).
-            let next_x = if i + 1 < self.layers.len() {
-                x_o.iter()
-                    .map(|t| t.detach().set_requires_grad(true))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let fused_parts = x_o
-                .into_iter()
-                .zip(std::mem::replace(&mut x_in, next_x))
-                .zip(adjs_in)
-                .map(|((x_o, x_in), adjs_in)| FusedPart { x_in, adjs_in, x_o })
-                .collect();
+            nodes.truncate(nodes.len() - f_in);
+            x_host = nodes;
             rows_host = out;
             layers.push(FusedLayer {
                 edge,
-                parts: fused_parts,
-                x_pad,
+                gin_params,
+                gin,
                 out_leaf,
             });
         }
         let (score, head_input, head) = self.head_parts(&stack_rows, &pk, &parts, level);
         let tape = FusedTape {
             rows: pk.host,
-            pairs: pk.pairs,
-            parts,
+            layouts,
             layers,
             head_input,
             head,
@@ -869,11 +721,11 @@ impl EdpGnn {
 
     /// The backward of [`EdpGnn::forward_train_fused`] for `loss` (a function of its score):
     /// the head's parts (on parallel threads, like the GIN's), then layer by layer from the
-    /// last, the edge MLP's
-    /// hand-written backward and autograd through the GIN (its parts on parallel threads,
-    /// their parameter gradients summed in a fixed order). Accumulates into every
-    /// parameter's gradient exactly what `loss.backward()` through the autograd forward
-    /// would (up to float rounding); the result does not depend on the thread timing.
+    /// last, the edge MLP's and the GIN's hand-written backwards (the GIN's parts on
+    /// parallel threads, their parameter gradients summed in a fixed order). Accumulates
+    /// into every parameter's gradient exactly what `loss.backward()` through the autograd
+    /// forward would (up to float rounding); the result does not depend on the thread
+    /// timing.
     pub(super) fn backward_fused(&self, mut tape: FusedTape, loss: &Tensor) {
         // Autograd from the loss to the head's output leaves (and through the head's
         // all-zero response), then the head's parts on parallel threads (their output
@@ -890,11 +742,11 @@ impl EdpGnn {
             .sum(kind)
             .backward();
         // The gradient of the next layer's GIN and edge MLP with respect to this layer's
-        // output rows (channel-major, host) and node features `[K, F]`.
+        // output rows (channel-major, host) and node features (`[K][F]`, host).
         let mut from_next: Option<Vec<f64>> = None;
-        let mut x_from_next: Option<Tensor> = None;
+        let mut x_from_next: Option<Vec<f64>> = None;
+        let r = tape.rows.r;
         for (i, (layer, saved)) in self.layers.iter().zip(&tape.layers).enumerate().rev() {
-            let kind = saved.x_pad.kind();
             let g = saved.out_leaf.grad();
             let mut g_out = if g.defined() {
                 host_f64(&g)
@@ -907,93 +759,69 @@ impl EdpGnn {
                 }
             }
             let grads = fused::edge_backward(&layer.edge, &saved.edge, &g_out, &tape.rows);
-            let f = saved.x_pad.size()[0];
-            let k: i64 = saved.parts.iter().map(|p| p.x_o.size()[0]).sum();
-            let g_nodes = Tensor::from_slice(&grads.nodes)
-                .to_kind(kind)
-                .view([k + 1, f]);
-            let mut g_x = g_nodes.narrow(0, 0, k);
+            let (edge_params, edge_grads): (Vec<Tensor>, Vec<Tensor>) =
+                grads.params.into_iter().unzip();
+            add_grads(&edge_params, &edge_grads);
+            // The GIN's output: the present nodes' rows, then the absent-node readout.
+            let k: usize = tape.layouts.iter().map(|l| l.k).sum();
+            let f = grads.nodes.len() / (k + 1);
+            let mut g_x = grads.nodes;
+            let g_pad = g_x.split_off(k * f);
             if let Some(next) = x_from_next.take() {
-                g_x += next;
+                for (a, b) in g_x.iter_mut().zip(next) {
+                    *a += b;
+                }
             }
-            // The gradient of Σ ⟨t, ∂t⟩ over the tensors t whose gradients ∂t are known:
-            // the GIN's output (per part), its absent-node constant, the edge MLP's parameters.
-            // The first part's backward accumulates into `.grad` with the edge MLP's terms;
-            // the other part's gradients for the GIN's parameters and inputs come back.
-            let params = layer.gin.params();
-            let np = params.len();
-            let mut jobs: Vec<GinBackward> = saved
-                .parts
+            let mut jobs: Vec<GinBackward> = tape
+                .layouts
                 .iter()
-                .zip(&tape.parts)
-                .enumerate()
-                .map(|(j, (part, range))| {
-                    let mut root = (&part.x_o * g_x.narrow(0, range.k0, range.k)).sum(kind);
-                    let mut inputs = Vec::new();
-                    if j == 0 {
-                        root += (&saved.x_pad * g_nodes.get(k)).sum(kind);
-                        for (p, g) in &grads.params {
-                            root += (p * g).sum(kind);
-                        }
-                    } else {
-                        inputs.extend(params.iter().map(Tensor::shallow_clone));
-                        if i > 0 {
-                            inputs.push(part.x_in.shallow_clone());
-                            inputs.push(part.adjs_in.shallow_clone());
-                        }
-                    }
-                    GinBackward {
-                        root,
-                        inputs,
-                        grads: Vec::new(),
-                        stack: (i > 0).then(|| part.adjs_in.shallow_clone()),
-                        pairs: &tape.pairs,
-                        g0: range.g0,
-                        g: range.g,
-                        rows: Vec::new(),
-                    }
+                .zip(&saved.gin)
+                .map(|(lay, t)| GinBackward {
+                    params: &saved.gin_params,
+                    lay,
+                    tape: t,
+                    g_out: &g_x[lay.k0 * f..(lay.k0 + lay.k) * f],
+                    inputs: i > 0,
+                    out: None,
                 })
                 .collect();
             fused::run_jobs(&mut jobs, GinBackward::run);
-            for job in &jobs[1..] {
-                add_grads(&params, &job.grads);
-            }
-            if i > 0 {
-                // The gradient for the previous layer's node features and output rows
-                // (channel-major, host), from this layer's edge MLP and GIN.
-                let mut rows_in = grads.rows_in;
-                let r = tape.rows.r;
-                let c = rows_in.len() / r.max(1);
-                let mut x_grads = Vec::with_capacity(jobs.len());
-                for (j, ((job, part), range)) in
-                    jobs.iter().zip(&saved.parts).zip(&tape.parts).enumerate()
-                {
-                    let gx = if j == 0 {
-                        part.x_in.grad()
-                    } else {
-                        job.grads[np].shallow_clone()
-                    };
-                    x_grads.push(if gx.defined() {
-                        gx
-                    } else {
-                        part.x_in.zeros_like()
-                    });
-                    // The stack's gradient at the part's present pairs (a contiguous run
-                    // of rows), gathered by the job.
-                    if job.rows.is_empty() {
-                        continue;
+            let mut part_grads = jobs
+                .into_iter()
+                .map(|j| j.out.expect("every GIN backward job ran"));
+            let mut total = part_grads.next().expect("at least one GIN part");
+            let mut x_grads = std::mem::take(&mut total.x);
+            let mut adj_grads = vec![std::mem::take(&mut total.adj)];
+            for part in part_grads {
+                for (acc, g) in total.params.iter_mut().zip(&part.params) {
+                    for (a, b) in acc.iter_mut().zip(g) {
+                        *a += b;
                     }
-                    let lo = tape.pairs.pair_start[range.g0 as usize];
-                    let len = job.rows.len() / c;
+                }
+                x_grads.extend(part.x);
+                adj_grads.push(part.adj);
+            }
+            fused_gin::gin_padded_output_grad(&saved.gin_params, &g_pad, &mut total.params);
+            let params = layer.gin.params();
+            add_grads(
+                &params,
+                &fused_gin::grads_as_tensors(&total.params, &params),
+            );
+            if i > 0 {
+                // The gradient for the previous layer's output rows (channel-major, host)
+                // and node features, from this layer's edge MLP and GIN.
+                let mut rows_in = grads.rows_in;
+                let c = rows_in.len() / r.max(1);
+                for (lay, g) in tape.layouts.iter().zip(&adj_grads) {
                     for ch in 0..c {
-                        let dst = &mut rows_in[ch * r + lo..ch * r + lo + len];
-                        for (a, b) in dst.iter_mut().zip(&job.rows[ch * len..(ch + 1) * len]) {
+                        let dst = &mut rows_in[ch * r + lay.lo..ch * r + lay.lo + lay.rows];
+                        for (a, b) in dst.iter_mut().zip(&g[ch * lay.rows..(ch + 1) * lay.rows]) {
                             *a += b;
                         }
                     }
                 }
                 from_next = Some(rows_in);
-                x_from_next = Some(Tensor::cat(&x_grads, 0));
+                x_from_next = Some(x_grads);
             }
         }
     }
