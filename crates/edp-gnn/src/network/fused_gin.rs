@@ -427,15 +427,26 @@ mod avx2 {
         ys: usize,
     }
 
-    /// Columns `j0..j0 + 8·NV`: rows in blocks of `R`, then one at a time.
+    /// Columns `j0..j0 + 8·NV`: rows in blocks of `R`, the rest in blocks of 4, 2 and 1
+    /// (the rows of a graph's aggregation are few: its tail matters).
     #[inline(always)]
     unsafe fn cols<const NV: usize, const R: usize>(a: &Args, n: usize, j0: usize) {
-        let full = n / R * R;
-        for t0 in (0..full).step_by(R) {
+        let mut t0 = 0;
+        while n - t0 >= R {
             block::<NV, R>(a, t0, j0);
+            t0 += R;
         }
-        for t0 in full..n {
+        if R > 4 && n - t0 >= 4 {
+            block::<NV, 4>(a, t0, j0);
+            t0 += 4;
+        }
+        if R > 2 && n - t0 >= 2 {
+            block::<NV, 2>(a, t0, j0);
+            t0 += 2;
+        }
+        while t0 < n {
             block::<NV, 1>(a, t0, j0);
+            t0 += 1;
         }
     }
 
@@ -614,13 +625,28 @@ fn gemm_block<F: Kernel, const N: usize, const R: usize>(
     }
 }
 
-/// `y_t = b + W x_t` for `n` rows: `y` rows of width `dout` at stride `sy`, offset `oy`.
-#[inline(always)]
-fn linear<F: Kernel>(x: Rows<F>, d: &Dense<F>, y: &mut [F], sy: usize, oy: usize, n: usize) {
-    debug_assert_eq!(x.width, d.din);
-    for t in 0..n {
-        y[t * sy + oy..t * sy + oy + d.dout].copy_from_slice(&d.b);
+/// `b` repeated `n` times, row after row (appended, not zeroed first).
+fn rows_of<F: Copy>(b: &[F], n: usize) -> Vec<F> {
+    let mut v = Vec::with_capacity(b.len() * n);
+    for _ in 0..n {
+        v.extend_from_slice(b);
     }
+    v
+}
+
+/// `y_t = b + W x_t` for `n` rows, `[n][dout]`.
+#[inline(always)]
+fn linear<F: Kernel>(x: Rows<F>, d: &Dense<F>, n: usize) -> Vec<F> {
+    debug_assert_eq!(x.width, d.din);
+    let mut y = rows_of(&d.b, n);
+    gemm(x, &d.wt, d.dout, &mut RowsMut::all(&mut y, d.dout), n);
+    y
+}
+
+/// `y_t[oy..oy + dout] += W x_t` for `n` rows of `y` (stride `sy`, the bias already there).
+#[inline(always)]
+fn readout_first<F: Kernel>(x: Rows<F>, d: &Dense<F>, y: &mut [F], sy: usize, oy: usize, n: usize) {
+    debug_assert_eq!(x.width, d.din);
     gemm(x, &d.wt, d.dout, &mut RowsMut::cols(y, sy, oy, d.dout), n);
 }
 
@@ -768,23 +794,21 @@ fn forward_body<F: Kernel>(
     x: &[f64],
 ) -> (Vec<f64>, Tape<F>) {
     let (c, k, hd) = (p.channels, lay.k, p.hidden);
-    let mut adj = vec![F::ZERO; c * lay.rows];
+    // Buffers are built by appending, not zeroed first: every value is written once.
+    let mut adj = Vec::with_capacity(c * lay.rows);
     for ch in 0..c {
         let src = &rows[ch * r + lay.lo..ch * r + lay.lo + lay.rows];
-        for (a, &v) in adj[ch * lay.rows..(ch + 1) * lay.rows].iter_mut().zip(src) {
-            *a = F::of(v);
-        }
+        adj.extend(src.iter().map(|&v| F::of(v)));
     }
     // h_0 = [x ‖ per-channel degree] (gnn.py `get_node_feature`).
     let d0 = p.f_in + c;
-    let mut h0 = vec![F::ZERO; k * d0];
-    for (t, row) in h0.chunks_exact_mut(d0).enumerate() {
-        for (a, &v) in row[..p.f_in]
-            .iter_mut()
-            .zip(&x[t * p.f_in..(t + 1) * p.f_in])
-        {
-            *a = F::of(v);
-        }
+    let mut h0 = Vec::with_capacity(k * d0);
+    for xt in x.chunks_exact(p.f_in.max(1)).take(k) {
+        h0.extend(xt.iter().map(|&v| F::of(v)));
+        h0.extend(std::iter::repeat_n(F::ZERO, c));
+    }
+    if p.f_in == 0 {
+        h0.resize(k * d0, F::ZERO);
     }
     for &(n0, m, q0) in &lay.samples {
         for i in 0..m {
@@ -800,8 +824,9 @@ fn forward_body<F: Kernel>(
     }
     let levels = p.layers.len();
     let zw = (levels + 1) * hd;
-    let mut z = vec![F::ZERO; k * zw];
-    linear(Rows::all(&h0, d0), &p.r1[0], &mut z, zw, 0, k);
+    let z_bias: Vec<F> = p.r1.iter().flat_map(|d| d.b.iter().copied()).collect();
+    let mut z = rows_of(&z_bias, k);
+    readout_first(Rows::all(&h0, d0), &p.r1[0], &mut z, zw, 0, k);
     let (mut agg_all, mut a_all): (Vec<Vec<F>>, Vec<Vec<F>>) = (vec![], vec![]);
     let mut h_all: Vec<Vec<F>> = vec![];
     for (l, (w1, w2)) in p.layers.iter().enumerate() {
@@ -809,14 +834,11 @@ fn forward_body<F: Kernel>(
         let d = if l == 0 { d0 } else { p.layers[l - 1].1.dout };
         let cd = c * d;
         // agg[i][c] = Σ_j A_c[i][j] h[j] + (1 + ε) h[i] (gin.py `_aggregate`, self-loops).
-        let mut agg = vec![F::ZERO; k * cd];
         let ope = p.one_plus_eps[l];
-        for (dst, hi) in agg
-            .chunks_exact_mut(d)
-            .zip(cur.chunks_exact(d).flat_map(|h| std::iter::repeat_n(h, c)))
-        {
-            for (a, &v) in dst.iter_mut().zip(hi) {
-                *a = ope * v;
+        let mut agg = Vec::with_capacity(k * cd);
+        for hi in cur.chunks_exact(d) {
+            for _ in 0..c {
+                agg.extend(hi.iter().map(|&v| ope * v));
             }
         }
         for &(n0, m, q0) in &lay.samples {
@@ -827,19 +849,17 @@ fn forward_body<F: Kernel>(
                 gemm(a_c, block, d, &mut RowsMut::cols(dst, cd, ch * d, d), m);
             }
         }
-        let mut a = vec![F::ZERO; k * hd];
-        linear(Rows::all(&agg, cd), w1, &mut a, hd, 0, k);
+        let mut a = linear(Rows::all(&agg, cd), w1, k);
         // ReLU, as a select (it vectorises; NaN stays NaN).
         for v in &mut a {
             *v = if *v < F::ZERO { F::ZERO } else { *v };
         }
         let f = w2.dout;
-        let mut h = vec![F::ZERO; k * f];
-        linear(Rows::all(&a, hd), w2, &mut h, f, 0, k);
+        let mut h = linear(Rows::all(&a, hd), w2, k);
         for v in &mut h {
             *v = tanh(*v);
         }
-        linear(Rows::all(&h, f), &p.r1[l + 1], &mut z, zw, (l + 1) * hd, k);
+        readout_first(Rows::all(&h, f), &p.r1[l + 1], &mut z, zw, (l + 1) * hd, k);
         agg_all.push(agg);
         a_all.push(a);
         h_all.push(h);
@@ -847,10 +867,7 @@ fn forward_body<F: Kernel>(
     for v in &mut z {
         *v = leaky(*v);
     }
-    let mut out = vec![F::ZERO; k * p.f_out];
-    for row in out.chunks_exact_mut(p.f_out) {
-        row.copy_from_slice(&p.b2);
-    }
+    let mut out = rows_of(&p.b2, k);
     gemm(
         Rows::all(&z, zw),
         &p.r2t_cat,
