@@ -129,7 +129,8 @@ pub enum EdgeBackward {
     /// which were not measured (the hand-written loops use at most one thread per channel).
     #[default]
     Auto,
-    /// The hand-written backward (`network/fused.rs`); CPU only.
+    /// The hand-written forward and backward of the edge MLPs (`network/fused.rs`) and the
+    /// GINs (`network/fused_gin.rs`); CPU only.
     HandWritten,
     /// libtorch's autograd throughout.
     Autograd,
@@ -138,9 +139,10 @@ pub enum EdgeBackward {
 /// How the gradient of a train-mode forward from [`EdpGnn::forward_train_tape`] is taken:
 /// call [`TrainTape::backward`] with a loss computed from its score.
 ///
-/// With the hand-written backward ([`EdgeBackward`]) the edge MLPs run outside libtorch's
-/// autograd (`network/fused.rs`), so `loss.backward()` alone would reach only the output
-/// head; `backward` carries the gradient through every layer. With autograd it is
+/// With the hand-written backward ([`EdgeBackward`]) the edge MLPs and GINs run outside
+/// libtorch's autograd (`network/fused.rs`, `network/fused_gin.rs`), so `loss.backward()`
+/// alone would reach only the output head; `backward` carries the gradient through every
+/// layer. With autograd it is
 /// `loss.backward()`.
 pub struct TrainTape<'a> {
     inner: TapeInner<'a>,
@@ -155,7 +157,7 @@ impl std::fmt::Debug for TrainTape<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self.inner {
             TapeInner::Autograd => "TrainTape(autograd)",
-            TapeInner::Fused(..) => "TrainTape(fused edge MLPs)",
+            TapeInner::Fused(..) => "TrainTape(fused edge MLPs and GINs)",
         })
     }
 }
