@@ -9,7 +9,8 @@
 # Usage: scripts/reproduce_edp_gnn.sh [community-small|ego-small] [OUT_DIR]
 # Knobs: DEVICE (cpu|cuda, default cpu), THREADS (torch threads), SAMPLES (1024),
 #        BATCH (graphs per sampler call, default all of them),
-#        SEEDS ("0 1 2"), STEPS (override the number of optimisation steps),
+#        SEEDS ("0 1 2": sampling seeds), TRAIN_SEED (training seed; default the config's),
+#        STEPS (override the number of optimisation steps),
 #        LANGEVIN (override the Langevin steps per noise level; default the paper's 1000),
 #        GRAPHDIFF_BIN (use this binary instead of building a release one).
 # Cost on the 2-core CPU of BENCHMARKS.md, THREADS=2: about 24 min of training and 15 min
@@ -33,6 +34,8 @@ threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
 steps=()
 [ -n "${STEPS:-}" ] && steps=(--steps "$STEPS")
+train_seed=()
+[ -n "${TRAIN_SEED:-}" ] && train_seed=(--seed "$TRAIN_SEED")
 langevin=()
 [ -n "${LANGEVIN:-}" ] && langevin=(--set "sampler.step_num=$LANGEVIN")
 
@@ -54,7 +57,7 @@ else
     rm -rf "$out/run"
 fi
 "$gd" train edp-gnn --run-dir "$out/run" --device "$device" \
-    "${threads[@]}" "${steps[@]}" "${run_args[@]}"
+    "${threads[@]}" "${steps[@]}" "${train_seed[@]}" "${run_args[@]}"
 
 # One sampler call for all graphs (they are grouped by node count inside; the batch size
 # does not change the graphs). A seed whose evaluation exists is not redone, so an
