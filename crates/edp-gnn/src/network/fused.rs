@@ -27,6 +27,42 @@ use tch::{Kind, Tensor};
 
 use super::{EdgeMlp, BN_EPS};
 
+/// Defines `fn $name`, which runs `$body` compiled with AVX2 where the CPU has it
+/// ([`use_avx2`]) and in the baseline build elsewhere. The AVX2 copy is a function of its own
+/// with `#[target_feature(enable = "avx2")]`, into which `$body` (`#[inline(always)]`) and
+/// everything it inlines are compiled; the compiler cannot inline it back into a caller
+/// without AVX2. Generic bounds go in the `where [..]` clause.
+macro_rules! avx2_dispatch {
+    (
+        $(#[$attr:meta])*
+        fn $name:ident<$($g:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
+        where [$($bounds:tt)*] => $body:ident;
+    ) => {
+        $(#[$attr])*
+        fn $name<$($g),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
+            /// The body compiled with AVX2.
+            ///
+            /// # Safety
+            /// The CPU must support AVX2.
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code, clippy::too_many_arguments)]
+            #[inline(never)]
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2<$($g),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if super::fused::use_avx2() {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
+                return unsafe { avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(super) use avx2_dispatch;
+
 /// Rows of one packed batch, on the host.
 pub(super) struct HostRows {
     /// Present pairs `R` (the first `R` rows; weight 1).
@@ -446,7 +482,7 @@ struct PerChannel<T, G> {
 }
 
 impl<T: Send, G: Fn(usize, &mut T) + Sync> PerChannel<T, G> {
-    /// Channel `c`'s work (inlined into the AVX2 build by [`run_channel_avx2`]).
+    /// Channel `c`'s work (inlined into the AVX2 build of [`run_channel`]).
     #[inline(always)]
     fn run(&self, c: usize) {
         let mut item = self.items[c].lock().unwrap_or_else(|e| e.into_inner());
@@ -454,26 +490,16 @@ impl<T: Send, G: Fn(usize, &mut T) + Sync> PerChannel<T, G> {
     }
 }
 
-/// [`PerChannel::run`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn run_channel_avx2<T: Send, G: Fn(usize, &mut T) + Sync>(w: &PerChannel<T, G>, c: usize) {
+/// [`PerChannel::run`], inlined into [`run_channel`]'s AVX2 build.
+#[inline(always)]
+fn run_channel_body<T: Send, G: Fn(usize, &mut T) + Sync>(w: &PerChannel<T, G>, c: usize) {
     w.run(c)
 }
 
-/// Channel `c` of `w`, in the AVX2 build where the CPU has it.
-fn run_channel<T: Send, G: Fn(usize, &mut T) + Sync>(w: &PerChannel<T, G>, c: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { run_channel_avx2(w, c) };
-    }
-    w.run(c)
+avx2_dispatch! {
+    /// Channel `c` of `w`, in the AVX2 build where the CPU has it.
+    fn run_channel<T, G>(w: &PerChannel<T, G>, c: usize)
+    where [T: Send, G: Fn(usize, &mut T) + Sync] => run_channel_body;
 }
 
 /// Runs `work(c, item)` for the items of `items` (channel `c` gets the `c`-th), spread over
@@ -738,36 +764,15 @@ pub(super) fn use_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
 }
 
-/// [`forward_body`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_avx2<F: Real>(
-    p: Params<F>,
-    rows_in: &[f64],
-    nodes: &[f64],
-    rows: &HostRows,
-) -> (Vec<f64>, Tape<F>, Stats) {
-    forward_body(p, rows_in, nodes, rows)
-}
-
-/// [`forward_body`] with AVX2 where the CPU has it.
-fn forward_dispatch<F: Real>(
-    p: Params<F>,
-    rows_in: &[f64],
-    nodes: &[f64],
-    rows: &HostRows,
-) -> (Vec<f64>, Tape<F>, Stats) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { forward_avx2(p, rows_in, nodes, rows) };
-    }
-    forward_body(p, rows_in, nodes, rows)
+avx2_dispatch! {
+    /// [`forward_body`] with AVX2 where the CPU has it.
+    fn forward_dispatch<F>(
+        p: Params<F>,
+        rows_in: &[f64],
+        nodes: &[f64],
+        rows: &HostRows,
+    ) -> (Vec<f64>, Tape<F>, Stats)
+    where [F: Real] => forward_body;
 }
 
 /// Forward of edge MLP `e` in train mode on the packed rows, in the float type of its
@@ -996,26 +1001,10 @@ fn backward_body<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> Raw
     }
 }
 
-/// [`backward_body`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn backward_avx2<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> RawGrads {
-    backward_body(tape, g_out, rows)
-}
-
-/// [`backward_body`] with AVX2 where the CPU has it.
-fn backward_dispatch<F: Real>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> RawGrads {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { backward_avx2(tape, g_out, rows) };
-    }
-    backward_body(tape, g_out, rows)
+avx2_dispatch! {
+    /// [`backward_body`] with AVX2 where the CPU has it.
+    fn backward_dispatch<F>(tape: &Tape<F>, g_out: &[f64], rows: &HostRows) -> RawGrads
+    where [F: Real] => backward_body;
 }
 
 /// Backward of [`edge_forward`]: `g_out` is the gradient of its output, channel-major

@@ -22,7 +22,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::fused::{self, Real};
+use super::fused::{self, avx2_dispatch, Real};
 use super::{Gin, Linear};
 
 /// Negative slope of `nn.LeakyReLU()` (the readout's activation).
@@ -518,27 +518,16 @@ fn gemm<F: Kernel>(x: Rows<F>, m: &[F], ms: usize, y: &mut RowsMut<F>, n: usize)
     if F::gemm_fast(&x.data[x.off..], x.stride, 1, x.width, m, ms, y, n) {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if fused::use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { gemm_avx2(x, m, ms, y, n) };
-    }
-    gemm_body(x, m, ms, y, n)
+    gemm_generic(x, m, ms, y, n)
 }
 
-/// [`gemm_body`] compiled with AVX2. Not inlined: in one function of its own the compiler
-/// keeps each block's accumulators in registers, which it failed to do once the whole
-/// kernel was inlined into one function.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[inline(never)]
-#[target_feature(enable = "avx2")]
-unsafe fn gemm_avx2<F: Kernel>(x: Rows<F>, m: &[F], ms: usize, y: &mut RowsMut<F>, n: usize) {
-    gemm_body(x, m, ms, y, n)
+avx2_dispatch! {
+    /// [`gemm`] without the fast kernel: [`gemm_body`], in an AVX2 function of its own where
+    /// the CPU has AVX2. (In one function of its own the compiler keeps each block's
+    /// accumulators in registers, which it failed to do once the whole kernel was inlined
+    /// into one function.)
+    fn gemm_generic<F>(x: Rows<F>, m: &[F], ms: usize, y: &mut RowsMut<F>, n: usize)
+    where [F: Kernel] => gemm_body;
 }
 
 /// [`gemm`] in the instruction set of its caller.
@@ -656,34 +645,12 @@ fn linear_input_grad<F: Kernel>(g: Rows<F>, d: &Dense<F>, gx: &mut [F], n: usize
     gemm(g, &d.w, d.din, &mut RowsMut::all(gx, d.din), n);
 }
 
-/// `dwt[i][..] += Σ_t x_t[i]·g_t[..]` and `db += Σ_t g_t` over `n` rows: the gradient of a
-/// Linear's weight (transposed, `[din][dout]`) and bias.
-fn linear_param_grad<F: Kernel>(x: Rows<F>, g: Rows<F>, dwt: &mut [F], db: &mut [F], n: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if fused::use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { linear_param_grad_avx2(x, g, dwt, db, n) };
-    }
-    linear_param_grad_body(x, g, dwt, db, n)
-}
-
-/// [`linear_param_grad_body`] compiled with AVX2 (not inlined, as [`gemm_avx2`]).
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[inline(never)]
-#[target_feature(enable = "avx2")]
-unsafe fn linear_param_grad_avx2<F: Kernel>(
-    x: Rows<F>,
-    g: Rows<F>,
-    dwt: &mut [F],
-    db: &mut [F],
-    n: usize,
-) {
-    linear_param_grad_body(x, g, dwt, db, n)
+avx2_dispatch! {
+    /// `dwt[i][..] += Σ_t x_t[i]·g_t[..]` and `db += Σ_t g_t` over `n` rows: the gradient of
+    /// a Linear's weight (transposed, `[din][dout]`) and bias ([`linear_param_grad_body`],
+    /// with AVX2 where the CPU has it).
+    fn linear_param_grad<F>(x: Rows<F>, g: Rows<F>, dwt: &mut [F], db: &mut [F], n: usize)
+    where [F: Kernel] => linear_param_grad_body;
 }
 
 /// Rows per chunk of the weight gradients' reduction.
@@ -1196,64 +1163,29 @@ fn padded_output_grad<F: Kernel>(p: &Params<F>, g: &[f64], params: &mut [Vec<f64
 // Dispatch: float type, and the AVX2 build of the elementwise loops where the CPU has it
 // (the GEMMs choose their own).
 
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_avx2<F: Kernel>(
-    p: &Params<F>,
-    lay: &PartLayout,
-    rows: &[f64],
-    r: usize,
-    x: &[f64],
-) -> (Vec<f64>, Tape<F>) {
-    forward_body(p, lay, rows, r, x)
+avx2_dispatch! {
+    /// [`forward_body`] with AVX2 where the CPU has it.
+    fn forward_dispatch<F>(
+        p: &Params<F>,
+        lay: &PartLayout,
+        rows: &[f64],
+        r: usize,
+        x: &[f64],
+    ) -> (Vec<f64>, Tape<F>)
+    where [F: Kernel] => forward_body;
 }
 
-fn forward_dispatch<F: Kernel>(
-    p: &Params<F>,
-    lay: &PartLayout,
-    rows: &[f64],
-    r: usize,
-    x: &[f64],
-) -> (Vec<f64>, Tape<F>) {
-    #[cfg(target_arch = "x86_64")]
-    if fused::use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { forward_avx2(p, lay, rows, r, x) };
-    }
-    forward_body(p, lay, rows, r, x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn backward_avx2<F: Kernel>(
-    p: &Params<F>,
-    lay: &PartLayout,
-    tape: &Tape<F>,
-    g_out: &[f64],
-    inputs: bool,
-    acc: &mut ParamGrads<F>,
-) -> (Vec<f64>, Vec<f64>) {
-    backward_body(p, lay, tape, g_out, inputs, acc)
-}
-
-fn backward_dispatch<F: Kernel>(
-    p: &Params<F>,
-    lay: &PartLayout,
-    tape: &Tape<F>,
-    g_out: &[f64],
-    inputs: bool,
-    acc: &mut ParamGrads<F>,
-) -> (Vec<f64>, Vec<f64>) {
-    #[cfg(target_arch = "x86_64")]
-    if fused::use_avx2() {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU supports AVX2 (`use_avx2` checked it).
-        return unsafe { backward_avx2(p, lay, tape, g_out, inputs, acc) };
-    }
-    backward_body(p, lay, tape, g_out, inputs, acc)
+avx2_dispatch! {
+    /// [`backward_body`] with AVX2 where the CPU has it.
+    fn backward_dispatch<F>(
+        p: &Params<F>,
+        lay: &PartLayout,
+        tape: &Tape<F>,
+        g_out: &[f64],
+        inputs: bool,
+        acc: &mut ParamGrads<F>,
+    ) -> (Vec<f64>, Vec<f64>)
+    where [F: Kernel] => backward_body;
 }
 
 /// The GIN's forward on one part: `rows` the batch's adjacency channels `[C][r]` (present
