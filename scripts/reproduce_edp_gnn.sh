@@ -9,7 +9,8 @@
 # Usage: scripts/reproduce_edp_gnn.sh [community-small|ego-small] [OUT_DIR]
 # Knobs: DEVICE (cpu|cuda, default cpu), THREADS (torch threads), SAMPLES (1024),
 #        BATCH (graphs per sampler call, default all of them),
-#        SEEDS ("0 1 2": sampling seeds), TRAIN_SEED (training seed; default the config's),
+#        SEEDS ("0 1 2": sampling seeds),
+#        TRAIN_SEED (training seed of a fresh run; a resumed run keeps its own),
 #        STEPS (override the number of optimisation steps),
 #        LANGEVIN (override the Langevin steps per noise level; default the paper's 1000),
 #        GRAPHDIFF_BIN (use this binary instead of building a release one).
@@ -34,8 +35,6 @@ threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
 steps=()
 [ -n "${STEPS:-}" ] && steps=(--steps "$STEPS")
-train_seed=()
-[ -n "${TRAIN_SEED:-}" ] && train_seed=(--seed "$TRAIN_SEED")
 langevin=()
 [ -n "${LANGEVIN:-}" ] && langevin=(--set "sampler.step_num=$LANGEVIN")
 
@@ -51,13 +50,14 @@ mkdir -p "$out"
 "$gd" dataset --data "$data" --split gdss --part test --out "$out/test.g6" --no-manifest
 # A run with a checkpoint resumes (with its own config.json); otherwise it starts afresh.
 run_args=(--data "$data" --split gdss --config "configs/edp-gnn/$name.json")
+[ -n "${TRAIN_SEED:-}" ] && run_args+=(--seed "$TRAIN_SEED")
 if compgen -G "$out/run/checkpoints/step-*" >/dev/null; then
     run_args=(--resume)
 else
     rm -rf "$out/run"
 fi
 "$gd" train edp-gnn --run-dir "$out/run" --device "$device" \
-    "${threads[@]}" "${steps[@]}" "${train_seed[@]}" "${run_args[@]}"
+    "${threads[@]}" "${steps[@]}" "${run_args[@]}"
 
 # One sampler call for all graphs (they are grouped by node count inside; the batch size
 # does not change the graphs). A seed whose evaluation exists is not redone, so an
