@@ -17,17 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{config_err, EdpGnnError, Result};
 
-/// Which nodes of a padded graph count as present (the node flags of the official code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeFlagRule {
-    /// The official rule (GraphScoreMatching:train.py, sample.py): a node is present iff its
-    /// clean row sum exceeds 1e-5, so isolated nodes are treated as padding.
-    #[default]
-    NonIsolated,
-    /// Every one of the graph's `n` nodes is present, isolated or not.
-    AllNodes,
-}
+pub use graph_tensor::batch::NodeFlagRule;
 
 /// Annealed Langevin sampler settings (GraphScoreMatching:model/langevin_mc.py, sample.py).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! [`EdpGnnModel`]: EDP-GNN behind graph-tensor's [`DiffusionModel`] trait, so the shared
 //! trainer and the `graphdiff` CLI can train and sample it.
 
-use graph_tensor::batch::{degree_flags, mask_adjs, DenseBatch};
+use graph_tensor::batch::{mask_adjs, DenseBatch};
 use graph_tensor::model::{DataSummary, DiffusionModel, ModelError};
 use graph_tensor::noise::NoiseSource;
 use graph_tensor::optim::{AdamConfig, DecayEvery, LrSchedule};
@@ -9,7 +9,7 @@ use graph_tensor::train::TrainConfig;
 use graph_tensor::Graph;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::config::{EdpGnnConfig, NodeFlagRule};
+use crate::config::EdpGnnConfig;
 use crate::error::EdpGnnError;
 use crate::loss::{perturb, score_matching_loss, Perturbed};
 use crate::network::{Conditioning, EdgeBackward, EdpGnn, IN_FEATURES};
@@ -117,10 +117,7 @@ impl EdpGnnModel {
 
     /// Node flags `[B, N]` of a clean batch under the configured rule.
     pub fn node_flags(&self, batch: &DenseBatch) -> Tensor {
-        match self.config.node_flags {
-            NodeFlagRule::NonIsolated => degree_flags(batch.adj()),
-            NodeFlagRule::AllNodes => batch.mask().shallow_clone(),
-        }
+        self.config.node_flags.flags(batch)
     }
 
     /// The score `s_θ(Ã, σ_i)` of the official network for noisy adjacencies `adj: [B, N, N]`

@@ -387,6 +387,30 @@ pub fn pair_mask(mask: &Tensor) -> Tensor {
     mask.unsqueeze(-1) * mask.unsqueeze(-2) * (1.0 - eye)
 }
 
+/// Which nodes of a padded graph count as present: the node flags a model computes from a
+/// clean batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeFlagRule {
+    /// The rule of the EDP-GNN and discrete-DDPM official codes (GraphScoreMatching:train.py,
+    /// discrete_DPPM_Graphs:ppgn_simple.py): a node is present iff its clean row sum exceeds
+    /// 1e-5, so isolated nodes are treated as padding ([`degree_flags`]).
+    #[default]
+    NonIsolated,
+    /// Every one of the graph's `n` nodes is present, isolated or not (the batch's mask).
+    AllNodes,
+}
+
+impl NodeFlagRule {
+    /// The node flags `[B, N]` f32 of a clean batch under this rule.
+    pub fn flags(self, batch: &DenseBatch) -> Tensor {
+        match self {
+            NodeFlagRule::NonIsolated => degree_flags(batch.adj()),
+            NodeFlagRule::AllNodes => batch.mask().to_kind(Kind::Float),
+        }
+    }
+}
+
 /// Node flags `[B, N]` f32: 1 where a node has (weighted) degree `> 1e-5`.
 ///
 /// `adj: [B, N, N]`. EDP-GNN's convention (GraphScoreMatching `train.py`, `sample.py`):

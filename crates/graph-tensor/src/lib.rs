@@ -25,6 +25,8 @@ pub mod batch;
 #[cfg(feature = "torch")]
 pub mod checkpoint;
 #[cfg(feature = "torch")]
+pub mod compare;
+#[cfg(feature = "torch")]
 pub mod conformance;
 #[cfg(feature = "torch")]
 pub mod ema;
