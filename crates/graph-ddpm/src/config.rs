@@ -69,6 +69,9 @@ pub struct SamplerConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphDdpmConfig {
+    /// Where these settings come from, e.g. the official config file of a preset
+    /// (informational; not read by the model).
+    pub source: Option<String>,
     /// Padded graph size N (official `dataset.max_node_num`: 20 Community-small, 18
     /// Ego-small, 60 Planar-60). The L_simple loss divides by `B·N²`.
     pub max_nodes: usize,
@@ -100,6 +103,9 @@ impl GraphDdpmConfig {
     /// Official Community-small configuration (`config/train_com_small_ddpm.yaml`).
     pub fn community_small() -> Self {
         Self {
+            source: Some(
+                "kilianhae/discrete_DPPM_Graphs@3e924ef:config/train_com_small_ddpm.yaml".into(),
+            ),
             max_nodes: 20,
             num_layers: 6,
             hidden: 32,
@@ -116,6 +122,9 @@ impl GraphDdpmConfig {
     /// network and process with N = 18.
     pub fn ego_small() -> Self {
         Self {
+            source: Some(
+                "kilianhae/discrete_DPPM_Graphs@3e924ef:config/train_ego_small_ddpm.yaml".into(),
+            ),
             max_nodes: 18,
             ..Self::community_small()
         }
@@ -125,6 +134,9 @@ impl GraphDdpmConfig {
     /// T = 128, N = 60.
     pub fn planar_60() -> Self {
         Self {
+            source: Some(
+                "kilianhae/discrete_DPPM_Graphs@3e924ef:config/train_plan_ddpm.yaml".into(),
+            ),
             max_nodes: 60,
             num_layers: 8,
             hidden: 128,

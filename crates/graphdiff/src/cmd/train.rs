@@ -31,11 +31,12 @@ The config starts from the model's reference settings (print them with --show-co
 taken as a string). An unknown or invalid field is an error naming its JSON path.",
     after_help = "Examples:\n  graphdiff train edp-gnn --dataset community-small --run-dir runs/com\n  \
 graphdiff train edp-gnn --dataset ego-small --source shared/datasets --run-dir runs/ego --set train.batch_size=16\n  \
+graphdiff train graph-ddpm --data ../shared/datasets/gdss/community_small.g6 --split gdss --config configs/graph-ddpm/community-small.json --run-dir runs/ddpm\n  \
 graphdiff train erdos-renyi --data graphs.g6 --split gdss --run-dir runs/er --steps 200\n  \
 graphdiff train --resume --run-dir runs/com\n  graphdiff train edp-gnn --show-config"
 )]
 pub struct Args {
-    /// Model to train (not needed with --resume): edp-gnn, erdos-renyi.
+    /// Model to train (not needed with --resume): edp-gnn, graph-ddpm, erdos-renyi.
     #[arg(value_name = "MODEL")]
     pub model: Option<String>,
 
