@@ -1,0 +1,206 @@
+//! `PosTransLayer` (`models/trans_layers.py`): the edge-aware graph transformer layer with
+//! the position update, on dense groups.
+//!
+//! The official layer is a PyG `MessagePassing` over `edge_index = dense_to_sparse(cont_adj)`:
+//! every pair `i → j` with `cont_adj[b, i, j] > 0` sends a message to `j`; with `edge_th = −1`
+//! that is every valid pair whose noisy entry is above −1. Here each group is dense: the
+//! attention logits of all `n × n` pairs are computed and the softmax over the sources `i` of
+//! a target `j` is masked to its edges, which gives exactly the official sparse softmax
+//! (max over the incoming edges, detached; `exp(logit − max)`; sum + 1e-16), and a target
+//! without incoming edges gets a zero message and a zero position update, as the official
+//! scatter sum and mean give. `tests/parity.rs` compares the logits and the attention at the
+//! official edges.
+
+use tch::{nn, Kind, Tensor};
+
+use super::layout::BatchLayout;
+use super::nn::{GroupNorm, Init, Linear};
+
+const SQRT2: f64 = std::f64::consts::SQRT_2;
+
+/// Per-group structure the layers share: the message-passing edges and the in-degree.
+#[derive(Debug)]
+pub(crate) struct GroupEdges {
+    /// `[Bg, n(src), n(dst), 1]` bool: `i → j` is not an edge.
+    pub not_mask: Tensor,
+    /// `[Bg, n(src), n(dst), 1]`: 1 where `i → j` is an edge, in the model's kind.
+    pub mask_f: Tensor,
+    /// Incoming edges per target, at least 1, `[Bg, n, 1]` (the scatter mean's divisor).
+    pub count: Tensor,
+}
+
+impl GroupEdges {
+    pub(crate) fn new(edges: &Tensor, kind: Kind) -> Self {
+        let mask = edges.unsqueeze(-1);
+        let count = edges
+            .sum_dim_intlist([1i64].as_slice(), false, kind)
+            .clamp_min(1.0)
+            .unsqueeze(-1);
+        Self {
+            not_mask: mask.logical_not(),
+            mask_f: mask.to_kind(kind),
+            count,
+        }
+    }
+}
+
+/// Attention logits and weights of one group, `[Bg, n(src), n(dst), H]` (for traces).
+pub(crate) struct Attention {
+    pub logits: Tensor,
+    pub alpha: Tensor,
+}
+
+/// One `PosTransLayer` (`lin_key`, `lin_query`, `lin_value`, `lin_edge0`, `lin_edge1`,
+/// `lin_pos`, `lin_skip`, `norm1`, `norm2`, `FFN.0`, `FFN.2`).
+#[derive(Debug)]
+pub(crate) struct PosTransLayer {
+    lin_key: Linear,
+    lin_query: Linear,
+    lin_value: Linear,
+    lin_edge0: Linear,
+    lin_edge1: Linear,
+    lin_pos: Linear,
+    lin_skip: Linear,
+    norm1: GroupNorm,
+    norm2: GroupNorm,
+    ffn0: Linear,
+    ffn2: Linear,
+    heads: i64,
+    c: i64,
+    attn_clamp: bool,
+}
+
+impl PosTransLayer {
+    /// `PosTransLayer(x_ch, pos_ch, nf / heads, heads, edge_dim = nf)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        p: nn::Path,
+        x_ch: i64,
+        pos_ch: i64,
+        nf: i64,
+        heads: i64,
+        groups: i64,
+        attn_clamp: bool,
+        init: &mut Init,
+    ) -> Self {
+        let inp = x_ch + pos_ch;
+        Self {
+            lin_key: Linear::new(&p / "lin_key", inp, nf, true, init),
+            lin_query: Linear::new(&p / "lin_query", inp, nf, true, init),
+            lin_value: Linear::new(&p / "lin_value", inp, nf, true, init),
+            lin_edge0: Linear::new(&p / "lin_edge0", nf, nf, false, init),
+            lin_edge1: Linear::new(&p / "lin_edge1", nf, nf, false, init),
+            lin_pos: Linear::new(&p / "lin_pos", nf, pos_ch, false, init),
+            lin_skip: Linear::new(&p / "lin_skip", x_ch, nf, true, init),
+            norm1: GroupNorm::new(&p / "norm1", nf, groups),
+            norm2: GroupNorm::new(&p / "norm2", nf, groups),
+            ffn0: Linear::new(&p / "FFN" / "0", nf, nf, true, init),
+            ffn2: Linear::new(&p / "FFN" / "2", nf, nf, true, init),
+            heads,
+            c: nf / heads,
+            attn_clamp,
+        }
+    }
+
+    /// The layer on node rows `h: [M, x_ch]`, `pos: [M, pos_ch]` and pair rows
+    /// `dense: [P, nf]` (edge feature of `i → j` at pair `(i, j)`). Returns the new node
+    /// features `[M, nf]` and, when `want_pos`, the new positions `[M, pos_ch]` (the last
+    /// layer's are unused, so it skips them; its `lin_pos` gets no gradient, as in the
+    /// official code). `attention` receives each group's logits and weights if given.
+    pub(crate) fn forward(
+        &self,
+        h: &Tensor,
+        pos: &Tensor,
+        dense: &Tensor,
+        layout: &BatchLayout,
+        edges: &[&GroupEdges],
+        want_pos: bool,
+        mut attention: Option<&mut Vec<Attention>>,
+    ) -> (Tensor, Option<Tensor>) {
+        let kind = h.kind();
+        let (hh, c) = (self.heads, self.c);
+        let nf = hh * c;
+        let pos_ch = pos.size()[1];
+        let xf = Tensor::cat(&[h, pos], -1);
+        let q = self.lin_query.forward(&xf);
+        let k = self.lin_key.forward(&xf);
+        let v = self.lin_value.forward(&xf);
+        // lin_edge0 and lin_edge1 in one product: columns [0, nf) and [nf, 2nf).
+        let w01 = Tensor::cat(&[self.lin_edge0.weight(), self.lin_edge1.weight()], 0);
+        let e = dense.linear::<&Tensor>(&w01, None);
+        let w_pos = self.lin_pos.weight();
+        let scale = (c as f64).sqrt();
+        let mut out_h = Vec::new();
+        let mut out_pos = Vec::new();
+        for (g, ge) in layout.active().zip(edges) {
+            let (bg, n) = (g.len() as i64, g.n as i64);
+            let (no, po) = (g.node_off as i64, g.pair_off as i64);
+            let q_g = q.narrow(0, no, bg * n).view([bg, 1, n, hh, c]);
+            let k_g = k.narrow(0, no, bg * n).view([bg, n, 1, hh, c]);
+            let v_g = v.narrow(0, no, bg * n).view([bg, n, 1, hh, c]);
+            let e_g = e.narrow(0, po, bg * n * n).view([bg, n, n, 2, hh, c]);
+            let (e0, e1) = (e_g.select(3, 0), e_g.select(3, 1));
+            // logit(i → j) = Σ_c q_j·k_i·E0_ij / √C, product order (q·k)·E0
+            let mut logits =
+                ((q_g * k_g) * e0).sum_dim_intlist([-1i64].as_slice(), false, kind) / scale;
+            if self.attn_clamp {
+                logits = logits.clamp(-5.0, 5.0);
+            }
+            // softmax over the incoming edges of each target (PyG `softmax`: detached max)
+            let mx = tch::no_grad(|| {
+                let m = logits
+                    .detach()
+                    .masked_fill(&ge.not_mask, f64::NEG_INFINITY)
+                    .amax([1i64].as_slice(), true);
+                m.masked_fill(&m.isinf(), 0.0)
+            });
+            let ex = (&logits - mx).masked_fill(&ge.not_mask, 0.0).exp() * &ge.mask_f;
+            let denom = ex.sum_dim_intlist([1i64].as_slice(), true, kind) + 1e-16;
+            let alpha = ex / denom;
+            let msg = (v_g * e1) * alpha.unsqueeze(-1);
+            out_h.push(
+                msg.sum_dim_intlist([1i64].as_slice(), false, kind)
+                    .view([bg * n, nf]),
+            );
+            if want_pos {
+                let lp = msg
+                    .reshape([bg * n * n, nf])
+                    .linear::<&Tensor>(&w_pos, None)
+                    .view([bg, n, n, pos_ch]);
+                let pos_src = pos.narrow(0, no, bg * n).view([bg, n, 1, pos_ch]);
+                let mean =
+                    (pos_src * lp).sum_dim_intlist([1i64].as_slice(), false, kind) / &ge.count;
+                out_pos.push(mean.view([bg * n, pos_ch]));
+            }
+            if let Some(a) = attention.as_deref_mut() {
+                a.push(Attention { logits, alpha });
+            }
+        }
+        let out_h = cat_rows(out_h, nf, h);
+        let x_r = self.lin_skip.forward(h);
+        let out = self.norm1.forward(&((out_h + x_r) / SQRT2));
+        let ffn = self.ffn2.forward(&self.ffn0.forward(&out).silu());
+        let out = self.norm2.forward(&((&out + ffn) / SQRT2));
+        let new_pos = want_pos.then(|| {
+            let out_pos = cat_rows(out_pos, pos_ch, pos);
+            pos + (pos + out_pos).tanh()
+        });
+        (out, new_pos)
+    }
+
+    /// `lin_pos`'s weight variable (the last layer's gets no gradient).
+    pub(crate) fn lin_pos_var(&self) -> &Tensor {
+        self.lin_pos.weight_var()
+    }
+}
+
+/// The rows of every group stacked (`[0, d]` like `like` when there are none).
+fn cat_rows(parts: Vec<Tensor>, d: i64, like: &Tensor) -> Tensor {
+    if parts.is_empty() {
+        Tensor::zeros([0, d], (like.kind(), like.device()))
+    } else if parts.len() == 1 {
+        parts.into_iter().next().expect("one part")
+    } else {
+        Tensor::cat(&parts, 0)
+    }
+}
