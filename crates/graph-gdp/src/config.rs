@@ -12,7 +12,9 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::{config_err, GdpError, Result};
 
@@ -302,8 +304,10 @@ impl Default for DpmSolverConfig {
 }
 
 /// The sampler, tagged by `kind`: `pc`, `dopri5`, `ode_fixed`, `dpm_solver`. Fields left out
-/// take their defaults. Switch with `--set sampler.kind=dpm_solver --set sampler.steps=20`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// take their defaults; a field of another kind is an error that says so. On the command
+/// line, switch samplers by replacing the object (`--set 'sampler={"kind":"dpm_solver",
+/// "steps":20}'`) and edit one field with `--set sampler.steps=12`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SamplerConfig {
     /// Predictor–corrector on the reverse SDE.
@@ -319,6 +323,76 @@ pub enum SamplerConfig {
 impl Default for SamplerConfig {
     fn default() -> Self {
         SamplerConfig::Pc(PcConfig::default())
+    }
+}
+
+/// The sampler kinds, as in configs.
+pub const SAMPLER_KINDS: [&str; 4] = ["pc", "dopri5", "ode_fixed", "dpm_solver"];
+
+fn field_names<T: Serialize + Default>() -> Vec<String> {
+    match serde_json::to_value(T::default()) {
+        Ok(Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn sampler_fields(kind: &str) -> Option<Vec<String>> {
+    Some(match kind {
+        "pc" => field_names::<PcConfig>(),
+        "dopri5" => field_names::<Dopri5Config>(),
+        "ode_fixed" => field_names::<FixedStepConfig>(),
+        "dpm_solver" => field_names::<DpmSolverConfig>(),
+        _ => return None,
+    })
+}
+
+impl<'de> Deserialize<'de> for SamplerConfig {
+    /// The `kind` tag selects the variant; every other field must belong to it (a field of
+    /// another sampler kind is named as such, e.g. after `--set sampler.kind=…` on a config
+    /// of another sampler).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut map = Map::<String, Value>::deserialize(d)?;
+        let kind = match map.remove("kind") {
+            Some(Value::String(k)) => k,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`kind` must be a string naming the sampler, got {other}"
+                )))
+            }
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        let Some(own) = sampler_fields(&kind) else {
+            return Err(D::Error::unknown_variant(&kind, &SAMPLER_KINDS));
+        };
+        for key in map.keys() {
+            if own.contains(key) {
+                continue;
+            }
+            let other = SAMPLER_KINDS
+                .iter()
+                .find(|k| sampler_fields(k).is_some_and(|f| f.contains(key)));
+            return Err(D::Error::custom(match other {
+                Some(o) => format!(
+                    "field `{key}` belongs to sampler kind `{o}`, not `{kind}`; to switch \
+                     samplers replace the whole object, e.g. --set 'sampler={{\"kind\":\"{kind}\"}}'"
+                ),
+                None => format!(
+                    "unknown field `{key}` of sampler kind `{kind}`, expected one of {}",
+                    own.iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }));
+        }
+        let v = Value::Object(map);
+        let out = match kind.as_str() {
+            "pc" => PcConfig::deserialize(v).map(SamplerConfig::Pc),
+            "dopri5" => Dopri5Config::deserialize(v).map(SamplerConfig::Dopri5),
+            "ode_fixed" => FixedStepConfig::deserialize(v).map(SamplerConfig::OdeFixed),
+            _ => DpmSolverConfig::deserialize(v).map(SamplerConfig::DpmSolver),
+        };
+        out.map_err(D::Error::custom)
     }
 }
 
@@ -403,8 +477,9 @@ impl SamplerConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphGdpConfig {
-    /// Where these settings come from (informational, e.g. the official config file).
-    pub preset: String,
+    /// Where these settings come from, e.g. the official config file of a preset
+    /// (informational; not read by the model).
+    pub source: Option<String>,
     /// Padded graph size N (official `data.max_node`); also sets the degree classes
     /// `max_nodes / 2 + 1`.
     pub max_nodes: usize,
@@ -445,7 +520,7 @@ impl GraphGdpConfig {
     /// (1,243,969 parameters).
     pub fn community_small() -> Self {
         Self {
-            preset: "GRAPH-0/GraphGDP configs/vp_com_small_pgsn.py".into(),
+            source: Some("GRAPH-0/GraphGDP@765cabf:configs/vp_com_small_pgsn.py".into()),
             max_nodes: 20,
             nf: 128,
             num_layers: 4,
@@ -465,7 +540,7 @@ impl GraphGdpConfig {
     /// (267,425 parameters).
     pub fn ego_small() -> Self {
         Self {
-            preset: "GRAPH-0/GraphGDP configs/vp_ego_small_pgsn.py".into(),
+            source: Some("GRAPH-0/GraphGDP@765cabf:configs/vp_ego_small_pgsn.py".into()),
             max_nodes: 18,
             nf: 64,
             num_layers: 3,
@@ -478,7 +553,7 @@ impl GraphGdpConfig {
     /// (4,971,137 parameters).
     pub fn enzymes() -> Self {
         Self {
-            preset: "GRAPH-0/GraphGDP configs/vp_enzyme_pgsn.py".into(),
+            source: Some("GRAPH-0/GraphGDP@765cabf:configs/vp_enzyme_pgsn.py".into()),
             max_nodes: 125,
             nf: 256,
             num_layers: 4,
@@ -546,13 +621,13 @@ impl GraphGdpConfig {
         if self.heads == 0 {
             return Err(config_err("heads", "must be at least 1"));
         }
-        if self.nf < 4 || self.nf % 4 != 0 {
+        if self.nf < 4 || !self.nf.is_multiple_of(4) {
             return Err(config_err(
                 "nf",
                 format!("must be a positive multiple of 4, got {}", self.nf),
             ));
         }
-        if self.nf % self.heads != 0 {
+        if !self.nf.is_multiple_of(self.heads) {
             return Err(config_err(
                 "nf",
                 format!(
@@ -561,7 +636,7 @@ impl GraphGdpConfig {
                 ),
             ));
         }
-        if self.nf % self.norm_groups() != 0 {
+        if !self.nf.is_multiple_of(self.norm_groups()) {
             return Err(config_err(
                 "nf",
                 format!(
@@ -681,10 +756,24 @@ mod tests {
     }
 
     #[test]
+    fn a_field_of_another_sampler_is_named_as_such() {
+        let err =
+            GraphGdpConfig::from_json(r#"{"sampler": {"kind": "dopri5", "predictor": "none"}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("belongs to sampler kind `pc`"), "{err}");
+        let err = GraphGdpConfig::from_json(r#"{"sampler": {"steps": 3}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kind"), "{err}");
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         for (json, word) in [
             (r#"{"max_node": 20}"#, "max_node"),
             (r#"{"sampler": {"kind": "pc", "rtol": 1e-3}}"#, "rtol"),
+            (r#"{"sampler": {"kind": "pc", "stepz": 3}}"#, "stepz"),
             (
                 r#"{"sde": {"kind": "vp", "beta_min": 0.1, "beta_max": 20, "sigma_max": 5}}"#,
                 "sigma_max",

@@ -135,7 +135,7 @@ impl GraphGdpModel {
             // autograd would leave its gradient undefined; a zero gradient keeps it exactly
             // at its value under Adam (zero moments, zero update) and lets the optimizer take
             // its single-buffer step.
-            loss = loss + (self.net.unused_variable() * 0.0).sum(kind);
+            loss = loss.g_add(&(self.net.unused_variable() * 0.0).sum(kind));
         }
         Ok((loss, per))
     }

@@ -18,7 +18,7 @@ use crate::config::SdeConfig;
 use crate::error::{config_err, Result};
 
 /// `[B] → [B, 1, 1]`, to scale per-graph states.
-pub(crate) fn per_graph(v: &Tensor) -> Tensor {
+pub fn per_graph(v: &Tensor) -> Tensor {
     v.view([-1, 1, 1])
 }
 
@@ -562,11 +562,16 @@ mod tests {
         let t = tt(&[1e-3, 0.25, 0.5, 0.999, 1.0]);
         let (ae, be) = vp.discrete_alpha_beta(&t, 1000);
         let (ao, bo) = official.discrete_alpha_beta(&t, 1000);
-        for (x, y) in vals(&be).iter().zip(vals(&bo)) {
-            assert_relative_eq!(*x, y, max_relative = 0.011);
+        // the DDPM table reads β at the grid point below t, the exact rule integrates over
+        // [t − 1/n, t]: 10 % apart at the first step (1.1e-4 vs 1e-4), within 1.1 % after
+        for (k, (x, y)) in vals(&be).iter().zip(vals(&bo)).enumerate() {
+            assert!((x - y).abs() < 3e-4, "{x} {y}");
+            if k > 0 {
+                assert_relative_eq!(*x, y, max_relative = 0.011);
+            }
         }
         for (x, y) in vals(&ae).iter().zip(vals(&ao)) {
-            assert_relative_eq!(*x, y, max_relative = 2e-4);
+            assert_relative_eq!(*x, y, max_relative = 3e-4);
         }
         // 10 steps: the official table has β = 2 at t = 1 (α < 0), the exact one stays in (0, 1).
         let (ao, _) = official.discrete_alpha_beta(&tt(&[1.0]), 10);
@@ -595,7 +600,10 @@ mod tests {
         // Σ G_i² over the ladder = σ_max² − σ_min² + σ_min² (the first step adds σ_min²).
         let ve = VeSde::new(0.01, 50.0).unwrap();
         let n = 50;
-        let ts: Vec<f64> = (0..n).map(|i| i as f64 / (n - 1) as f64).collect();
+        // (t·(n − 1)).long() truncates: nudge the grid points up to land on every index
+        let ts: Vec<f64> = (0..n)
+            .map(|i| (i as f64 / (n - 1) as f64 + 1e-9).min(1.0))
+            .collect();
         let x = Tensor::zeros([n as i64, 2, 2], (Kind::Double, Device::Cpu));
         let (_, g) = ve.discretize(&x, &tt(&ts), n);
         let total: f64 = vals(&g).iter().map(|g| g * g).sum();

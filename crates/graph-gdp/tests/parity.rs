@@ -110,12 +110,6 @@ fn check_cancellation(what: &str, got: &Tensor, want: &Tensor, x: &Tensor) {
     assert!(err <= 2.0 * ulp, "{what}: error {err:e} > 2 ulp of max|x|");
 }
 
-fn check_l2(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
-    let e = l2_rel(got, want);
-    eprintln!("{what}: L2-relative {e:.3e}");
-    assert!(e <= tol, "{what}: L2-relative error {e:.3e} > {tol:e}");
-}
-
 fn check_exact(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.size(), want.size(), "{what}: shape");
     let d = max_abs(&(host(got) - host(want)));

@@ -107,6 +107,7 @@ impl PosTransLayer {
     /// features `[M, nf]` and, when `want_pos`, the new positions `[M, pos_ch]` (the last
     /// layer's are unused, so it skips them; its `lin_pos` gets no gradient, as in the
     /// official code). `attention` receives each group's logits and weights if given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         h: &Tensor,

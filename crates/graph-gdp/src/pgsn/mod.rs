@@ -306,12 +306,12 @@ impl Pgsn {
 
     /// The time embedding `temb: [B, 4nf]` for times `t` (labels `999·t`, computed in `t`'s
     /// kind then cast to float32 for the sinusoid; the result in the network's kind).
-    fn time_embedding(&self, t: &Tensor, mut trace: Option<&mut Trace>) -> Tensor {
+    fn time_embedding(&self, t: &Tensor, trace: Option<&mut Trace>) -> Tensor {
         let labels = t * 999.0;
         let sin = timestep_embedding(&labels, self.cfg.nf as i64);
         let lin0 = self.temb0.forward(&sin.to_kind(self.kind()));
         let temb = self.temb1.forward(&lin0.silu());
-        if let Some(tr) = trace.as_deref_mut() {
+        if let Some(tr) = trace {
             tr.put("labels", &labels);
             tr.put("temb_sin", &sin);
             tr.put("temb_lin0", &lin0);
@@ -470,9 +470,9 @@ impl Pgsn {
                 pos = p;
             }
             if let Some(m) = &masks {
-                h = h * &m[l].h;
+                h = h.g_mul(&m[l].h);
                 if want_pos {
-                    pos = pos * &m[l].pos;
+                    pos = pos.g_mul(&m[l].pos);
                 }
             }
             // e ← (e + SiLU(W(h_i + h_j) + b))/√2 with W(h_i + h_j) = W h_i + W h_j
@@ -494,7 +494,7 @@ impl Pgsn {
             };
             dense = (dense + upd) / SQRT2;
             if let Some(m) = &masks {
-                dense = dense * &m[l].edge;
+                dense = dense.g_mul(&m[l].edge);
             }
             if let Some(tr) = trace.as_deref_mut() {
                 tr.put(&format!("layer{l}.h"), &h);
@@ -515,7 +515,7 @@ impl Pgsn {
         // Head: Linear([e₀ ‖ e_L]) → SiLU → Conv → SiLU → Conv, symmetrised and masked.
         let e = self.edge_layer.forward(&Tensor::cat(&[&ori, &dense], -1));
         let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
-        if let Some(tr) = trace.as_deref_mut() {
+        if let Some(tr) = trace {
             tr.put("gnn.edge_layer_out", &self.padded_pairs(&e, layout));
             tr.put("head_conv1", &self.padded_pairs(&o, layout).squeeze_dim(-1));
         }

@@ -32,7 +32,7 @@ pub mod ode;
 pub mod pc;
 
 use graph_tensor::noise::NoiseSource;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::SamplerConfig;
 use crate::error::{GdpError, Result};
@@ -54,11 +54,39 @@ impl SamplerNoise for NoiseSource {
     }
 }
 
-/// The network as a noise predictor and score function on a sampler's states, counting
-/// evaluations per graph.
+/// A noise predictor `ε̂(x, t)` on padded graph states (the PGSN in eval mode, or a closed
+/// form in tests).
+pub trait EpsModel {
+    /// ε̂ for states `x: [B, N, N]` at times `t: [B]` of the graphs `nodes`.
+    fn eps(&self, x: &Tensor, t: &Tensor, nodes: &Nodes) -> Result<Tensor>;
+    /// Padding size N.
+    fn max_nodes(&self) -> usize;
+    /// Kind of the states.
+    fn kind(&self) -> Kind;
+    /// Device of the states.
+    fn device(&self) -> Device;
+}
+
+impl EpsModel for Pgsn {
+    fn eps(&self, x: &Tensor, t: &Tensor, nodes: &Nodes) -> Result<Tensor> {
+        self.forward(x, t, nodes, Dropout::Off)
+    }
+    fn max_nodes(&self) -> usize {
+        self.config().max_nodes
+    }
+    fn kind(&self) -> Kind {
+        Pgsn::kind(self)
+    }
+    fn device(&self) -> Device {
+        Pgsn::device(self)
+    }
+}
+
+/// A noise predictor as a score function on a sampler's states, counting evaluations per
+/// graph.
 pub struct Denoiser<'a> {
-    /// The network (eval mode).
-    pub net: &'a Pgsn,
+    /// The network.
+    pub net: &'a dyn EpsModel,
     /// The SDE it was trained with.
     pub sde: &'a dyn Sde,
     nfe: Vec<usize>,
@@ -66,7 +94,7 @@ pub struct Denoiser<'a> {
 
 impl<'a> Denoiser<'a> {
     /// A denoiser for a batch of `batch` graphs.
-    pub fn new(net: &'a Pgsn, sde: &'a dyn Sde, batch: usize) -> Self {
+    pub fn new(net: &'a dyn EpsModel, sde: &'a dyn Sde, batch: usize) -> Self {
         Self {
             net,
             sde,
@@ -82,7 +110,7 @@ impl<'a> Denoiser<'a> {
         nodes: &Nodes,
         members: &[usize],
     ) -> Result<Tensor> {
-        let out = self.net.forward(x, t, nodes, Dropout::Off)?;
+        let out = self.net.eps(x, t, nodes)?;
         for &m in members {
             self.nfe[m] += 1;
         }
@@ -126,7 +154,7 @@ pub struct SampleRun {
 /// `max_nodes`). `progress(done, total)` reports batched network calls.
 pub fn run(
     cfg: &SamplerConfig,
-    net: &Pgsn,
+    net: &dyn EpsModel,
     sde: &dyn Sde,
     nodes: &Nodes,
     noise: &mut dyn SamplerNoise,
@@ -192,7 +220,7 @@ pub(crate) fn prior(
     noise: &mut dyn SamplerNoise,
 ) -> (Tensor, Tensor) {
     let net = den.net;
-    let n = net.config().max_nodes as i64;
+    let n = net.max_nodes() as i64;
     let (kind, device) = (net.kind(), net.device());
     let pm = nodes.pair_mask(n, kind, device);
     let z = noise.normal_sym(n).to_kind(kind).to_device(device);

@@ -166,7 +166,7 @@ pub fn sample(
                 done += 1;
                 progress(done, total);
             }
-            x = x * &pm;
+            x = x.g_mul(&pm);
         }
         if cfg.predictor != Predictor::None {
             let score = den.score(&x, &t, nodes)?;
