@@ -2,6 +2,10 @@
 //!
 //! Only this crate knows about the command line, progress bars and exit codes: errors exit
 //! with code 2 and a one-line message on stderr, and a closed stdout (`| head`) is not an error.
+//!
+//! Without the `torch` feature (default on) the binary is evaluation-only: `train` and
+//! `sample` are not compiled in (they answer with an error saying so) and nothing links
+//! libtorch.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,9 +14,18 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// `--version`: the evaluation-only build says so.
+#[cfg(feature = "torch")]
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+#[cfg(not(feature = "torch"))]
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (evaluation only: built without the `torch` feature)"
+);
+
 /// Diffusion models that generate graphs: datasets, training, sampling and MMD evaluation.
 #[derive(Parser)]
-#[command(name = "graphdiff", version, about, long_about = None, propagate_version = true)]
+#[command(name = "graphdiff", version = VERSION, about, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,24 +40,41 @@ enum Command {
     /// Evaluate generated graphs against reference graphs (MMD, uniqueness, novelty, validity).
     Eval(cmd::eval::Args),
     /// Train a model into a run directory (config, metrics, checkpoints; resumable).
+    #[cfg(feature = "torch")]
     Train(cmd::train::Args),
     /// Sample graphs from a trained checkpoint.
+    #[cfg(feature = "torch")]
     Sample(cmd::sample::Args),
+    /// Not in this build (needs the `torch` feature).
+    #[cfg(not(feature = "torch"))]
+    #[command(hide = true)]
+    Train(cmd::Unavailable),
+    /// Not in this build (needs the `torch` feature).
+    #[cfg(not(feature = "torch"))]
+    #[command(hide = true)]
+    Sample(cmd::Unavailable),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Keep freed tensor memory in the process instead of faulting it in again every step.
+    #[cfg(feature = "torch")]
     graph_tensor::malloc::tune_for_tensors();
     // Warnings from the libraries (e.g. self-loops dropped while reading an edge list) reach
     // stderr for every command; RUST_LOG selects more.
-    cmd::models::init_logging();
+    cmd::init_logging();
     let result = match cli.command {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        #[cfg(feature = "torch")]
         Command::Train(a) => cmd::train::run(a),
+        #[cfg(feature = "torch")]
         Command::Sample(a) => cmd::sample::run(a),
+        #[cfg(not(feature = "torch"))]
+        Command::Train(_) => cmd::unavailable("train"),
+        #[cfg(not(feature = "torch"))]
+        Command::Sample(_) => cmd::unavailable("sample"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The discrete DDPM through the CLI: train, resume exactly, sample with both samplers
 //! independently of the batch size, evaluate; and its bad-input errors.
+#![cfg(feature = "torch")] // training and sampling need libtorch
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! `graphdiff train` and `graphdiff sample` end to end: run directories, config errors,
 //! SIGKILL and --resume, sampling independent of the batch size.
+#![cfg(feature = "torch")] // training and sampling need libtorch
 
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};

@@ -80,16 +80,8 @@ pub fn set_threads(threads: Option<usize>) -> Result<i32> {
     Ok(tch::get_num_threads())
 }
 
-/// `tracing` to stderr, filtered by `RUST_LOG` (default: warnings only).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
-}
+/// Logging set-up; lives in `cmd` because every command, not only these, uses it.
+pub use super::init_logging;
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
 pub fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
