@@ -35,7 +35,10 @@ import time
 import networkx as nx
 import numpy as np
 
-import graphdiff_mmd
+try:
+    import graphdiff_mmd
+except ImportError:  # --write-workload needs only networkx
+    graphdiff_mmd = None
 
 STATS = ["degree", "clustering", "orbit", "spectral"]
 
@@ -239,13 +242,17 @@ def main():
     p.add_argument("--numpy-reps", type=int, default=3)
     p.add_argument("--graphdiff", action="append", default=[], metavar="BIN")
     p.add_argument("--count", type=int, default=1024)
+    p.add_argument("--write-workload", metavar="DIR",
+                   help="only write workload A to DIR/ref.jsonl and DIR/gen.jsonl")
     args = p.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="bench-mmd-python-")
+    tmp = args.write_workload or tempfile.mkdtemp(prefix="bench-mmd-python-")
     ref_nx, gen_nx = community(args.count, 0.7, 1), community(args.count, 0.6, 2)
     ref_file, gen_file = os.path.join(tmp, "ref.jsonl"), os.path.join(tmp, "gen.jsonl")
     write_jsonl(ref_file, ref_nx)
     write_jsonl(gen_file, gen_nx)
+    if args.write_workload:
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print(f"workload A: {args.count} vs {args.count} graphs in {tmp}; graphdiff_mmd {graphdiff_mmd.__version__}")
 

@@ -81,6 +81,16 @@ def test_stats_functions_match_expected(gm, expected, case):
         assert out[m] == round(c["expected"][s], 6)
 
 
+class SparseLike:
+    """What a scipy sparse matrix offers the converter: shape and toarray()."""
+
+    def __init__(self, a):
+        self.shape, self._a = a.shape, a
+
+    def toarray(self):
+        return self._a
+
+
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_input_forms_agree(gm, expected, case):
     """networkx graphs, numpy arrays (float and bool), a [B, N, N] array, (n, edges) tuples,
@@ -97,6 +107,7 @@ def test_input_forms_agree(gm, expected, case):
         "tuple of arrays": lambda ds: [(d["n"], np.array(d["edges"], dtype=np.int64).reshape(-1, 2)) for d in ds],
         "both directions": lambda ds: [(d["n"], d["edges"] + [[v, u] for u, v in d["edges"]]) for d in ds],
         "graph set": lambda ds: gm.graph_set(ds, "x"),
+        "sparse-like (shape + toarray)": lambda ds: [SparseLike(to_adj(d)) for d in ds],
     }
     for name, f in forms.items():
         got = gm.evaluate(f(ref), f(gen), isolated_nodes="keep")

@@ -34,12 +34,12 @@ Two deliberate differences from the reference code, both stated in every full re
   spectral MMD depends on the LAPACK build. Clipping equals the reference wherever its
   solver returned <= 2.
 
-Graphs may be given as networkx graphs (networkx is not required otherwise), numpy (or
-torch) adjacency arrays of 0/1 entries, a 3-D ``[B, N, N]`` array for a whole list, or edge
-lists: ``(n, [(u, v), ...])``, ``{"n": n, "edges": [...]}``, or a bare list of pairs (``n`` =
-largest node + 1). Each undirected edge is listed once, or every edge in both directions
-(PyG ``edge_index``). A directed graph, a multigraph, a self-loop, a non-square or
-non-symmetric array, an entry other than 0/1, or an empty list raises ``GraphInputError``
+Graphs may be given as networkx graphs (networkx is not required otherwise), numpy, torch or
+scipy-sparse adjacency matrices of 0/1 entries, a 3-D ``[B, N, N]`` array for a whole list,
+or edge lists: ``(n, [(u, v), ...])``, ``{"n": n, "edges": [...]}``, or a bare list of pairs
+(``n`` = largest node + 1). Each undirected edge is listed once, or every edge in both
+directions (PyG ``edge_index``). A directed graph, a multigraph, a self-loop, a non-square
+or non-symmetric array, an entry other than 0/1, or an empty list raises ``GraphInputError``
 (a ``ValueError``) naming the argument, the graph's position and the problem.
 
 ``threads=N`` runs the work on a pool of N threads local to the call (default: all cores,
@@ -175,7 +175,8 @@ def _is_networkx(g: Any) -> bool:
 
 
 def _is_array(g: Any) -> bool:
-    return hasattr(g, "shape") and (hasattr(g, "__array__") or hasattr(g, "numpy"))
+    # numpy arrays, torch tensors, scipy sparse matrices
+    return hasattr(g, "shape") and any(hasattr(g, a) for a in ("__array__", "numpy", "toarray"))
 
 
 def _as_numpy(a: Any, where: str) -> Any:
@@ -187,6 +188,8 @@ def _as_numpy(a: Any, where: str) -> Any:
         ) from None
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor
         a = a.detach().cpu()
+    if hasattr(a, "toarray"):  # a scipy sparse matrix
+        a = a.toarray()
     return np, np.asarray(a)
 
 
@@ -624,7 +627,12 @@ def spectral_stats(
     )
 
 
-_GDSS_METHODS = {"degree": "degree", "cluster": "clustering", "orbit": "orbit", "spectral": "spectral"}
+_GDSS_METHODS = {
+    "degree": "degree",
+    "cluster": "clustering",
+    "orbit": "orbit",
+    "spectral": "spectral",
+}
 
 
 def eval_graph_list(
