@@ -102,8 +102,8 @@ impl PosTransLayer {
         }
     }
 
-    /// The layer on node rows `h: [M, x_ch]`, `pos: [M, pos_ch]` and pair rows
-    /// `dense: [P, nf]` (edge feature of `i → j` at pair `(i, j)`). Returns the new node
+    /// The layer on node rows `h: [M, x_ch]`, `pos: [M, pos_ch]` and each active group's pair
+    /// rows `dense[k]: [Bg·n·n, nf]` (edge feature of `i → j` at pair `(i, j)`). Returns the new node
     /// features `[M, nf]` and, when `want_pos`, the new positions `[M, pos_ch]` (the last
     /// layer's are unused, so it skips them; its `lin_pos` gets no gradient, as in the
     /// official code). `attention` receives each group's logits and weights if given.
@@ -112,7 +112,7 @@ impl PosTransLayer {
         &self,
         h: &Tensor,
         pos: &Tensor,
-        dense: &Tensor,
+        dense: &[Tensor],
         layout: &BatchLayout,
         edges: &[&GroupEdges],
         want_pos: bool,
@@ -123,27 +123,42 @@ impl PosTransLayer {
         let nf = hh * c;
         let pos_ch = pos.size()[1];
         let xf = Tensor::cat(&[h, pos], -1);
-        let q = self.lin_query.forward(&xf);
-        let k = self.lin_key.forward(&xf);
-        let v = self.lin_value.forward(&xf);
-        // lin_edge0 and lin_edge1 in one product: columns [0, nf) and [nf, 2nf).
-        let w01 = Tensor::cat(&[self.lin_edge0.weight(), self.lin_edge1.weight()], 0);
-        let e = dense.linear::<&Tensor>(&w01, None);
+        // Per-group views by `split_with_sizes`, whose backward is one concatenation (a
+        // `narrow` per group would zero-fill and add a full-size gradient for every group).
+        let groups: Vec<_> = layout.active().collect();
+        let node_sizes: Vec<i64> = groups.iter().map(|g| g.node_rows() as i64).collect();
+        let q = self.lin_query.forward(&xf).split_with_sizes(&node_sizes, 0);
+        let k = self.lin_key.forward(&xf).split_with_sizes(&node_sizes, 0);
+        let v = self.lin_value.forward(&xf).split_with_sizes(&node_sizes, 0);
+        let pos_g = pos.split_with_sizes(&node_sizes, 0);
+        let (w0, w1) = (self.lin_edge0.weight(), self.lin_edge1.weight());
         let w_pos = self.lin_pos.weight();
         let scale = (c as f64).sqrt();
+        // Sums over each head's C channels and the broadcast of a per-head value over them as
+        // products with the 0/1 head indicator [nf, H] (one GEMM each way): an elementwise
+        // reduction or broadcast over the innermost C (8 or 16 values) is slow in libtorch.
+        let heads =
+            Tensor::eye(hh, (kind, h.device())).repeat_interleave_self_int(c, Some(0), None::<i64>);
+        let heads_t = heads.tr();
         let mut out_h = Vec::new();
         let mut out_pos = Vec::new();
-        for (g, ge) in layout.active().zip(edges) {
+        for (gi, (g, ge)) in groups.iter().zip(edges).enumerate() {
             let (bg, n) = (g.len() as i64, g.n as i64);
-            let (no, po) = (g.node_off as i64, g.pair_off as i64);
-            let q_g = q.narrow(0, no, bg * n).view([bg, 1, n, hh, c]);
-            let k_g = k.narrow(0, no, bg * n).view([bg, n, 1, hh, c]);
-            let v_g = v.narrow(0, no, bg * n).view([bg, n, 1, hh, c]);
-            let e_g = e.narrow(0, po, bg * n * n).view([bg, n, n, 2, hh, c]);
-            let (e0, e1) = (e_g.select(3, 0), e_g.select(3, 1));
+            let q_g = q[gi].view([bg, 1, n, hh, c]);
+            let k_g = k[gi].view([bg, n, 1, hh, c]);
+            let v_g = v[gi].view([bg, n, 1, hh, c]);
+            let e0 = dense[gi]
+                .linear::<&Tensor>(&w0, None)
+                .view([bg, n, n, hh, c]);
+            let e1 = dense[gi]
+                .linear::<&Tensor>(&w1, None)
+                .view([bg, n, n, hh, c]);
             // logit(i → j) = Σ_c q_j·k_i·E0_ij / √C, product order (q·k)·E0
-            let mut logits =
-                ((q_g * k_g) * e0).sum_dim_intlist([-1i64].as_slice(), false, kind) / scale;
+            let mut logits = ((q_g * k_g) * e0)
+                .view([bg * n * n, nf])
+                .mm(&heads)
+                .view([bg, n, n, hh])
+                / scale;
             if self.attn_clamp {
                 logits = logits.clamp(-5.0, 5.0);
             }
@@ -158,7 +173,11 @@ impl PosTransLayer {
             let ex = (&logits - mx).masked_fill(&ge.not_mask, 0.0).exp() * &ge.mask_f;
             let denom = ex.sum_dim_intlist([1i64].as_slice(), true, kind) + 1e-16;
             let alpha = ex / denom;
-            let msg = (v_g * e1) * alpha.unsqueeze(-1);
+            let alpha_c = alpha
+                .view([bg * n * n, hh])
+                .mm(&heads_t)
+                .view([bg, n, n, hh, c]);
+            let msg = (v_g * e1) * alpha_c;
             out_h.push(
                 msg.sum_dim_intlist([1i64].as_slice(), false, kind)
                     .view([bg * n, nf]),
@@ -168,7 +187,7 @@ impl PosTransLayer {
                     .reshape([bg * n * n, nf])
                     .linear::<&Tensor>(&w_pos, None)
                     .view([bg, n, n, pos_ch]);
-                let pos_src = pos.narrow(0, no, bg * n).view([bg, n, 1, pos_ch]);
+                let pos_src = pos_g[gi].view([bg, n, 1, pos_ch]);
                 let mean =
                     (pos_src * lp).sum_dim_intlist([1i64].as_slice(), false, kind) / &ge.count;
                 out_pos.push(mean.view([bg * n, pos_ch]));

@@ -68,10 +68,6 @@ pub(crate) struct Group {
     pub members_t: Tensor,
     /// Node dimension of the group (`= count` for by-size groups, `N` when padded).
     pub n: usize,
-    /// First row of the group in the node tensor.
-    pub node_off: usize,
-    /// First row of the group in the pair tensor.
-    pub pair_off: usize,
 }
 
 impl Group {
@@ -130,7 +126,7 @@ impl BatchLayout {
                 groups.push((n, members));
             }
         }
-        let (mut node_off, mut pair_off) = (0, 0);
+        let (mut nodes_total, mut pairs_total) = (0, 0);
         let groups = groups
             .into_iter()
             .map(|(n, members)| {
@@ -139,11 +135,9 @@ impl BatchLayout {
                     members_t: Tensor::from_slice(&idx).to_device(device),
                     members,
                     n,
-                    node_off,
-                    pair_off,
                 };
-                node_off += g.node_rows();
-                pair_off += g.pair_rows();
+                nodes_total += g.node_rows();
+                pairs_total += g.pair_rows();
                 g
             })
             .collect();
@@ -152,8 +146,8 @@ impl BatchLayout {
             counts: nodes.counts.clone(),
             self_loops: nodes.self_loops,
             max_nodes,
-            nodes: node_off,
-            pairs: pair_off,
+            nodes: nodes_total,
+            pairs: pairs_total,
             padded,
             device,
         }

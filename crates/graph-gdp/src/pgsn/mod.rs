@@ -50,6 +50,13 @@ use nn::{Init, Linear};
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
+/// Node pairs per chunk of an evaluation without gradients: a large batch runs in chunks of
+/// whole graphs with at most this many pairs, so its pair tensors (`[P, 2·nf]` float32: 16 MiB
+/// at nf = 128) stay below glibc's mmap threshold (`graph_tensor::malloc`) and are reused
+/// instead of being mapped and faulted in afresh for every operation. Graphs are
+/// independent in eval mode, so the output does not change.
+const EVAL_CHUNK_PAIRS: usize = 1 << 14;
+
 /// Named intermediate tensors of one forward pass in the official padded layout (keys as
 /// the parity fixture's: `temb`, `cont_adj`, `rw_landing`, `layer0.h`, `gnn.edge_layer_out`,
 /// …), recorded by [`Pgsn::forward_trace`].
@@ -270,8 +277,54 @@ impl Pgsn {
         dropout: Dropout<'_>,
     ) -> Result<Tensor> {
         self.check(x, t, nodes)?;
-        let layout = BatchLayout::new(self.cfg.layout, nodes, self.cfg.max_nodes, self.device);
-        self.forward_impl(x, t, &layout, dropout, None)
+        self.forward_chunked(x, t, nodes, self.cfg.layout, dropout)
+    }
+
+    /// The forward pass; without gradients and dropout, a large batch runs in chunks of
+    /// graphs (see [`EVAL_CHUNK_PAIRS`]).
+    fn forward_chunked(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        nodes: &Nodes,
+        layout: Layout,
+        dropout: Dropout<'_>,
+    ) -> Result<Tensor> {
+        let eval = matches!(dropout, Dropout::Off) && !self.grad_enabled();
+        let n = self.cfg.max_nodes;
+        let pairs: usize = nodes.counts.iter().map(|&c| c * c).sum();
+        if !eval || pairs <= EVAL_CHUNK_PAIRS || nodes.counts.len() < 2 {
+            let layout = BatchLayout::new(layout, nodes, n, self.device);
+            return self.forward_impl(x, t, &layout, dropout, None);
+        }
+        // consecutive graphs up to the pair budget (at least one graph per chunk)
+        let mut outs = Vec::new();
+        let mut start = 0;
+        while start < nodes.counts.len() {
+            let mut end = start;
+            let mut p = 0;
+            while end < nodes.counts.len()
+                && (end == start || p + nodes.counts[end].pow(2) <= EVAL_CHUNK_PAIRS)
+            {
+                p += nodes.counts[end].pow(2);
+                end += 1;
+            }
+            let len = (end - start) as i64;
+            let sub = Nodes {
+                counts: nodes.counts[start..end].to_vec(),
+                self_loops: nodes.self_loops,
+            };
+            let layout = BatchLayout::new(layout, &sub, n, self.device);
+            outs.push(self.forward_impl(
+                &x.narrow(0, start as i64, len),
+                &t.narrow(0, start as i64, len),
+                &layout,
+                Dropout::Off,
+                None,
+            )?);
+            start = end;
+        }
+        Ok(Tensor::cat(&outs, 0))
     }
 
     /// [`Pgsn::forward`] in the official padded layout, recording the intermediates into a
@@ -300,8 +353,13 @@ impl Pgsn {
         dropout: Dropout<'_>,
     ) -> Result<Tensor> {
         self.check(x, t, nodes)?;
-        let layout = BatchLayout::new(layout, nodes, self.cfg.max_nodes, self.device);
-        self.forward_impl(x, t, &layout, dropout, None)
+        self.forward_chunked(x, t, nodes, layout, dropout)
+    }
+
+    /// Whether autograd records operations now (outside `tch::no_grad`): an operation on a
+    /// variable then requires a gradient.
+    fn grad_enabled(&self) -> bool {
+        (self.head1.bias().expect("bias") * 1.0).requires_grad()
     }
 
     /// The time embedding `temb: [B, 4nf]` for times `t` (labels `999·t`, computed in `t`'s
@@ -447,16 +505,26 @@ impl Pgsn {
             let n = cfg.max_nodes as i64;
             return Ok(Tensor::zeros([b, n, n], (kind, self.device)));
         }
-        let mut dense = Tensor::cat(&dense_parts, 0);
+        // Pair features stay one tensor per group ([Bg·n·n, d]): the dense maps run per group
+        // and no full-size concatenation (or its backward) is needed.
+        let mut dense = dense_parts;
         let mut h = Tensor::cat(&h_parts, 0);
         let mut pos = Tensor::cat(&pos_parts, 0);
-        let ori = dense.shallow_clone();
+        let ori: Vec<Tensor> = dense.iter().map(Tensor::shallow_clone).collect();
         if let Some(tr) = trace.as_deref_mut() {
             tr.put("gnn.h_in", &h);
             tr.put("gnn.pos_in", &pos);
-            tr.put("gnn.edge_in", &self.padded_pairs(&dense, layout));
+            tr.put("gnn.edge_in", &self.padded_pairs(&dense[0], layout));
         }
         let edges: Vec<&GroupEdges> = inputs.iter().map(|gi| &gi.edges).collect();
+        let node_sizes: Vec<i64> = active.iter().map(|g| g.node_rows() as i64).collect();
+        let pair_sizes: Vec<i64> = active.iter().map(|g| g.pair_rows() as i64).collect();
+        // each layer's edge mask per group, with the 1/√2 of the update folded in
+        let edge_masks: Option<Vec<Vec<Tensor>>> = masks.as_ref().map(|ms| {
+            ms.iter()
+                .map(|m| (&m.edge / SQRT2).split_with_sizes(&pair_sizes, 0))
+                .collect()
+        });
 
         let num_layers = self.layers.len();
         for (l, (layer, edge_conv)) in self.layers.iter().zip(&self.edge_convs).enumerate() {
@@ -475,33 +543,28 @@ impl Pgsn {
                     pos = pos.g_mul(&m[l].pos);
                 }
             }
-            // e ← (e + SiLU(W(h_i + h_j) + b))/√2 with W(h_i + h_j) = W h_i + W h_j
-            let u = edge_conv.forward_no_bias(&h);
-            let bias = edge_conv.bias().expect("bias");
-            let upd: Vec<Tensor> = active
-                .iter()
-                .map(|g| {
-                    let (bg, n) = (g.len() as i64, g.n as i64);
-                    let ug = u.narrow(0, g.node_off as i64, bg * n);
-                    let s = ug.view([bg, 1, n, 2 * ed]) + ug.view([bg, n, 1, 2 * ed]) + bias;
-                    s.silu().view([bg * n * n, 2 * ed])
-                })
-                .collect();
-            let upd = if upd.len() == 1 {
-                upd.into_iter().next().expect("one group")
-            } else {
-                Tensor::cat(&upd, 0)
-            };
-            dense = (dense + upd) / SQRT2;
-            if let Some(m) = &masks {
-                dense = dense.g_mul(&m[l].edge);
+            // e ← (e + SiLU(W(h_i + h_j) + b))/√2, with W(h_i + h_j) + b = (W h_j + b) + W h_i
+            let ua = edge_conv.forward(&h).split_with_sizes(&node_sizes, 0);
+            let ub = edge_conv
+                .forward_no_bias(&h)
+                .split_with_sizes(&node_sizes, 0);
+            for (k, (g, (a, b))) in active.iter().zip(ua.iter().zip(&ub)).enumerate() {
+                let (bg, n) = (g.len() as i64, g.n as i64);
+                let upd = (a.view([bg, 1, n, 2 * ed]) + b.view([bg, n, 1, 2 * ed]))
+                    .silu()
+                    .view([bg * n * n, 2 * ed]);
+                let sum = &dense[k] + upd;
+                dense[k] = match &edge_masks {
+                    Some(m) => sum * &m[l][k],
+                    None => sum / SQRT2,
+                };
             }
             if let Some(tr) = trace.as_deref_mut() {
                 tr.put(&format!("layer{l}.h"), &h);
                 tr.put(&format!("layer{l}.pos"), &pos);
                 tr.put(
                     &format!("layer{l}.edge"),
-                    &self.padded_pairs(&dense, layout),
+                    &self.padded_pairs(&dense[0], layout),
                 );
                 if let Some(a) = att {
                     let Attention { logits, alpha } =
@@ -512,22 +575,23 @@ impl Pgsn {
             }
         }
 
-        // Head: Linear([e₀ ‖ e_L]) → SiLU → Conv → SiLU → Conv, symmetrised and masked.
-        let e = self.edge_layer.forward(&Tensor::cat(&[&ori, &dense], -1));
-        let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
-        if let Some(tr) = trace {
-            tr.put("gnn.edge_layer_out", &self.padded_pairs(&e, layout));
-            tr.put("head_conv1", &self.padded_pairs(&o, layout).squeeze_dim(-1));
+        // Head: Linear([e₀ ‖ e_L]) → SiLU → Conv → SiLU → Conv, symmetrised and masked. The
+        // first Linear as two products (columns of e₀ and of e_L), without the concatenation.
+        let w = self.edge_layer.weight();
+        let (w_ori, w_last) = (w.narrow(1, 0, nf), w.narrow(1, nf, nf));
+        let b_el = self.edge_layer.bias().expect("bias");
+        let mut outs = Vec::with_capacity(active.len());
+        for (k, (g, gi)) in active.iter().zip(&inputs).enumerate() {
+            let (bg, n) = (g.len() as i64, g.n as i64);
+            let e = ori[k].linear(&w_ori, Some(b_el)) + dense[k].linear::<&Tensor>(&w_last, None);
+            let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
+            if let Some(tr) = trace.as_deref_mut() {
+                tr.put("gnn.edge_layer_out", &self.padded_pairs(&e, layout));
+                tr.put("head_conv1", &self.padded_pairs(&o, layout).squeeze_dim(-1));
+            }
+            let og = o.view([bg, n, n]);
+            outs.push((&og + og.transpose(1, 2)) / 2.0 * &gi.pair_mask);
         }
-        let outs: Vec<Tensor> = active
-            .iter()
-            .zip(&inputs)
-            .map(|(g, gi)| {
-                let (bg, n) = (g.len() as i64, g.n as i64);
-                let og = o.narrow(0, g.pair_off as i64, bg * n * n).view([bg, n, n]);
-                (&og + og.transpose(1, 2)) / 2.0 * &gi.pair_mask
-            })
-            .collect();
         Ok(layout.assemble(outs, kind))
     }
 

@@ -10,12 +10,18 @@ use std::io::IsTerminal;
 use anyhow::{bail, Context, Result};
 use edp_gnn::EdpGnnModel;
 use graph_ddpm::GraphDdpmModel;
+use graph_gdp::GraphGdpModel;
 use graph_tensor::baseline::ErdosRenyi;
 use graph_tensor::model::DiffusionModel;
 use tch::Device;
 
 /// Names of the models, for help texts and errors.
-pub const MODEL_NAMES: &[&str] = &[EdpGnnModel::NAME, GraphDdpmModel::NAME, ErdosRenyi::NAME];
+pub const MODEL_NAMES: &[&str] = &[
+    EdpGnnModel::NAME,
+    GraphDdpmModel::NAME,
+    GraphGdpModel::NAME,
+    ErdosRenyi::NAME,
+];
 
 /// Something to do with a model type chosen by name at run time.
 pub trait ModelVisitor {
@@ -30,6 +36,7 @@ pub fn dispatch<V: ModelVisitor>(name: &str, visitor: V) -> Result<V::Output> {
     Ok(match name {
         EdpGnnModel::NAME => visitor.visit::<EdpGnnModel>(),
         GraphDdpmModel::NAME => visitor.visit::<GraphDdpmModel>(),
+        GraphGdpModel::NAME => visitor.visit::<GraphGdpModel>(),
         ErdosRenyi::NAME => visitor.visit::<ErdosRenyi>(),
         other => bail!(
             "unknown model `{other}`; the models are: {}",

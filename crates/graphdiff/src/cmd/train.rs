@@ -36,7 +36,7 @@ graphdiff train erdos-renyi --data graphs.g6 --split gdss --run-dir runs/er --st
 graphdiff train --resume --run-dir runs/com\n  graphdiff train edp-gnn --show-config"
 )]
 pub struct Args {
-    /// Model to train (not needed with --resume): edp-gnn, graph-ddpm, erdos-renyi.
+    /// Model to train (not needed with --resume): edp-gnn, graph-ddpm, graph-gdp, erdos-renyi.
     #[arg(value_name = "MODEL")]
     pub model: Option<String>,
 
