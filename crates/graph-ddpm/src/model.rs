@@ -228,9 +228,15 @@ impl DiffusionModel for GraphDdpmModel {
         } else {
             None
         };
-        let logits = self
-            .net
-            .forward(&noised.noisy, &flags, &beta_bar, drop.as_ref())?;
+        // The losses read only present pairs: on the CPU each node count runs without
+        // padding; on a GPU one padded batch (fewer, larger kernels).
+        let logits = if self.device == Device::Cpu {
+            self.net
+                .forward_packed(&noised.noisy, &flags, &beta_bar, drop.as_ref())?
+        } else {
+            self.net
+                .forward(&noised.noisy, &flags, &beta_bar, drop.as_ref())?
+        };
         let mask = node_mask(&flags);
         Ok(match self.config.objective {
             Objective::Simple => simple_loss(&logits, &noised.flips, &mask, &beta_bar)?,

@@ -30,7 +30,7 @@ pub const NORM_EPS: f64 = 1e-5;
 /// Input channels: the noisy adjacency and the noise level on the diagonal.
 pub const INPUT_FEATURES: i64 = 2;
 
-/// A linear map `y = x Wᵀ + b` over the last axis, with `nn.Linear`'s default
+/// The parameters of an `nn.Linear` (`W: [out, in]`, `b: [out]`), with its default
 /// initialisation `U(−1/√in, 1/√in)` for weight and bias.
 #[derive(Debug)]
 struct Linear {
@@ -39,6 +39,13 @@ struct Linear {
 }
 
 impl Linear {
+    fn shallow_clone(&self) -> Self {
+        Self {
+            w: self.w.shallow_clone(),
+            b: self.b.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+
     fn new(vs: &nn::Path, fan_in: i64, fan_out: i64, bias: bool) -> Self {
         let bound = 1.0 / (fan_in as f64).sqrt();
         let init = Init::Uniform {
@@ -48,10 +55,6 @@ impl Linear {
         let w = vs.var("weight", &[fan_out, fan_in], init);
         let b = bias.then(|| vs.var("bias", &[fan_out], init));
         Self { w, b }
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.w, self.b.as_ref())
     }
 }
 
@@ -77,6 +80,14 @@ struct PowerfulLayer {
 }
 
 impl PowerfulLayer {
+    fn shallow_clone(&self) -> Self {
+        Self {
+            m1: (self.m1.0.shallow_clone(), self.m1.1.shallow_clone()),
+            m2: (self.m2.0.shallow_clone(), self.m2.1.shallow_clone()),
+            m4: self.m4.shallow_clone(),
+        }
+    }
+
     fn new(vs: &nn::Path, h: i64) -> Self {
         let mlp = |p: nn::Path| {
             (
@@ -191,6 +202,23 @@ impl Powerful {
         }
     }
 
+    /// The same network on the same weight tensors (a new handle to each: e.g. to move
+    /// into a job on another thread).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            shape: self.shape,
+            in_lin: self.in_lin.shallow_clone(),
+            convs: self
+                .convs
+                .iter()
+                .map(PowerfulLayer::shallow_clone)
+                .collect(),
+            layer_cat_lin: self.layer_cat_lin.shallow_clone(),
+            after_conv: self.after_conv.shallow_clone(),
+            final_lin: self.final_lin.shallow_clone(),
+        }
+    }
+
     /// The network's sizes.
     pub fn shape(&self) -> PpgnShape {
         self.shape
@@ -230,6 +258,79 @@ impl Powerful {
         self.forward_traced(adj, flags, beta_bar, dropout_scale, None)
     }
 
+    /// [`Powerful::forward`] on the real entries only: graphs are grouped by their number of
+    /// present nodes, each group runs without padding (no masks, and `n²` instead of `N²`
+    /// entries per graph), and the logits are scattered back into `[B, N, N]`. On every
+    /// present pair (diagonal included) the logits are [`Powerful::forward`]'s up to float
+    /// rounding; every other entry is 0 (the official network leaves non-zero logits there,
+    /// which no loss or sampler reads). What the training loss uses on the CPU.
+    ///
+    /// `dropout_scale`: as in [`Powerful::forward`], `[B, N, N, h]`.
+    pub fn forward_packed(
+        &self,
+        adj: &Tensor,
+        flags: &Tensor,
+        beta_bar: &[f64],
+        dropout_scale: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let s = adj.size();
+        if s.len() != 3
+            || s[1] != s[2]
+            || flags.size() != [s[0], s[1]]
+            || beta_bar.len() as i64 != s[0]
+        {
+            return Err(input_err(
+                "adj",
+                format!(
+                    "adjacency {s:?}, flags {:?} and {} levels do not match",
+                    flags.size(),
+                    beta_bar.len()
+                ),
+            ));
+        }
+        let (b, n_max) = (s[0] as usize, s[1] as usize);
+        let f = Vec::<f32>::try_from(
+            flags
+                .to_kind(Kind::Float)
+                .to_device(tch::Device::Cpu)
+                .flatten(0, -1),
+        )?;
+        let mut groups: std::collections::BTreeMap<usize, Vec<(usize, Vec<i64>)>> =
+            Default::default();
+        for g in 0..b {
+            let nodes: Vec<i64> = (0..n_max)
+                .filter(|&i| f[g * n_max + i] > 0.5)
+                .map(|i| i as i64)
+                .collect();
+            if !nodes.is_empty() {
+                groups.entry(nodes.len()).or_default().push((g, nodes));
+            }
+        }
+        let device = adj.device();
+        let out = Tensor::zeros([s[0], s[1], s[2]], (adj.kind(), device));
+        for (&n, members) in &groups {
+            let (n, bg) = (n as i64, members.len() as i64);
+            let gi: Vec<i64> = members.iter().map(|(g, _)| *g as i64).collect();
+            let nodes: Vec<i64> = members
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
+            let g3 = Tensor::from_slice(&gi).to_device(device).view([bg, 1, 1]);
+            let rows = Tensor::from_slice(&nodes)
+                .to_device(device)
+                .view([bg, n, 1]);
+            let cols = rows.view([bg, 1, n]);
+            let index = [Some(g3), Some(rows), Some(cols)];
+            let a = adj.index(&index);
+            let levels: Vec<f64> = members.iter().map(|(g, _)| beta_bar[*g]).collect();
+            let ones = Tensor::ones([bg, n], (adj.kind(), device));
+            let scale = dropout_scale.map(|d| d.index(&index));
+            let z = self.forward(&a, &ones, &levels, scale.as_ref())?;
+            let _ = out.shallow_clone().index_put_(&index, &z, false);
+        }
+        Ok(out)
+    }
+
     /// [`Powerful::forward`] that also records the intermediates into `trace`.
     pub fn forward_traced(
         &self,
@@ -258,85 +359,187 @@ impl Powerful {
         }
         let (kind, device) = (adj.kind(), adj.device());
         let flags = flags.to_kind(kind);
-        // M = f fᵀ, diagonal included (official `generate_mask`), [B, N, N, 1].
-        let mask = (flags.unsqueeze(-1) * flags.unsqueeze(-2)).unsqueeze(-1);
-        // √n_b in float32 (official `mask[:, 0]....float().sum(-1).sqrt()`).
-        let sqrt_n = flags
+        let h = self.shape.hidden as i64;
+        let num_layers = self.convs.len();
+        let pairs = n * n;
+        // Internally channel-major, [C, B, N, N] viewed as [C, B·N²]: every per-entry linear
+        // map is one plain GEMM over all entries of the batch, the matrix product over the
+        // node axes is one batched product over the C·B contiguous [N, N] blocks, and the
+        // norm reduces contiguous rows. (The official code is channel-last and concatenates
+        // its inputs; the arithmetic is the same up to summation order.) A batch without
+        // padding (every flag 1, as in the sampler's node-count groups) skips every mask.
+        let padded = flags.min().double_value(&[]) < 0.5;
+        let counts = flags
             .to_kind(Kind::Float)
-            .sum_dim_intlist(-1, false, Kind::Float)
-            .clamp_min(1.0)
-            .sqrt()
-            .to_kind(kind)
-            .view([b, 1, 1, 1]);
-        // u⁰ = [A_t, β̄·I_N] (the level on every diagonal entry, padded nodes included).
+            .sum_dim_intlist(-1, false, Kind::Float);
+        // √n_b in float32 (official `mask[:, 0]....float().sum(-1).sqrt()`).
+        let sqrt_n = counts.clamp_min(1.0).sqrt().to_kind(kind);
+        // M = f fᵀ, diagonal included (official `generate_mask`), [1, B, N, N]; the product
+        // P Q / √n takes the mask and 1/√n_b in one multiplication of P.
+        let mask = padded.then(|| (flags.unsqueeze(-1) * flags.unsqueeze(-2)).unsqueeze(0));
+        let p_scale = mask.as_ref().map(|m| m / sqrt_n.view([1, b, 1, 1]));
+        // The level on every diagonal entry, padded nodes included.
         let levels = Tensor::from_slice(beta_bar).to_kind(kind).to_device(device);
         let eye = Tensor::eye(n, (kind, device));
         let level_diag = levels.view([b, 1, 1]) * eye.unsqueeze(0);
-        let u0 = Tensor::stack(&[adj.to_kind(kind), level_diag], -1);
-
-        let mut x = self.in_lin.forward(&u0);
+        let adj = adj.to_kind(kind);
         if let Some(t) = trace.as_deref_mut() {
-            t.input = Some(u0.shallow_clone());
-            t.in_lin = Some(x.shallow_clone());
+            t.input = Some(Tensor::stack(&[&adj, &level_diag], -1));
         }
-        let mut outs = Vec::with_capacity(self.convs.len() + 1);
-        outs.push(u0);
+        // A map of u⁰ = [A_t, β̄·I]: W₀·A_t + W₁·β̄I + b per entry, [C, B·N²].
+        let of_input = |w: &Tensor, bias: Option<&Tensor>| {
+            let y = adj.unsqueeze(0) * w.select(1, 0).view([-1, 1, 1, 1])
+                + level_diag.unsqueeze(0) * w.select(1, 1).view([-1, 1, 1, 1]);
+            let y = match bias {
+                Some(bb) => y + bb.view([-1, 1, 1, 1]),
+                None => y,
+            };
+            y.view([-1, b * pairs])
+        };
+        let mut x = of_input(&self.in_lin.w, self.in_lin.b.as_ref());
+        if let Some(t) = trace.as_deref_mut() {
+            t.in_lin = Some(batch_major(&x, b, n));
+        }
+        // The head's first map accumulates layer by layer instead of concatenating
+        // [u⁰ ‖ x¹ ‖ … ‖ x^L] (2 + L·h channels): H = b + W_u·u⁰ + Σ_l W_l·x^l.
+        let w_cat = &self.layer_cat_lin.w;
+        let mut head = of_input(
+            &w_cat.narrow(1, 0, INPUT_FEATURES),
+            self.layer_cat_lin.b.as_ref(),
+        );
+        let head_w = |l: usize| w_cat.narrow(1, INPUT_FEATURES + l as i64 * h, h);
         for (l, conv) in self.convs.iter().enumerate() {
-            let p = conv.m1.1.forward(&conv.m1.0.forward(&x).leaky_relu()) * &mask;
-            let q = conv.m2.1.forward(&conv.m2.0.forward(&x).leaky_relu()) * &mask;
-            // mm[b,i,j,c] = Σ_k P[b,i,k,c] Q[b,k,j,c] / √n_b, per channel.
-            let mm = p.permute([0, 3, 1, 2]).matmul(&q.permute([0, 3, 1, 2])) / &sqrt_n;
-            let mm = mm.permute([0, 2, 3, 1]);
-            let y = conv.m4.forward(&Tensor::cat(&[&mm, &x], -1));
+            // Every map that reads x^l in one GEMM: this layer's m1 and m2 first layers and
+            // the x-half of its m4 (the official m4 reads [mm ‖ x]), and, for l ≥ 1, the
+            // head's block of the previous layer's output.
+            let w4 = &conv.m4.w;
+            let bias = |t: &Option<Tensor>| t.as_ref().expect("bias").shallow_clone();
+            let mut ws = vec![
+                conv.m1.0.w.shallow_clone(),
+                conv.m2.0.w.shallow_clone(),
+                w4.narrow(1, h, h),
+            ];
+            let mut bs = vec![bias(&conv.m1.0.b), bias(&conv.m2.0.b), bias(&conv.m4.b)];
+            if l > 0 {
+                ws.push(head_w(l - 1));
+                bs.push(Tensor::zeros([h], (kind, device)));
+            }
+            let g = Tensor::cat(&bs, 0)
+                .unsqueeze(1)
+                .addmm(&Tensor::cat(&ws, 0), &x);
+            // Row blocks by `split` (its backward concatenates the blocks' gradients, where
+            // `narrow`'s would zero-fill and add a full-size tensor per block).
+            let sizes: &[i64] = if l > 0 { &[2 * h, h, h] } else { &[2 * h, h] };
+            let mut blocks_g = g.split_with_sizes(sizes, 0);
+            if l > 0 {
+                head += &blocks_g[2];
+            }
+            let xw = blocks_g.swap_remove(1);
+            let hid = blocks_g.swap_remove(0).leaky_relu().split(h, 0);
+            let p = bias(&conv.m1.1.b).unsqueeze(1).addmm(&conv.m1.1.w, &hid[0]);
+            let q = bias(&conv.m2.1.b).unsqueeze(1).addmm(&conv.m2.1.w, &hid[1]);
+            // mm[c,b] = (P[c,b] M) (Q[c,b] M) / √n_b over the node axes; y = W_a·mm + (W_b·x + b).
+            let blocks = [h * b, n, n];
+            let y = match (&mask, &p_scale) {
+                (Some(m), Some(ps)) => {
+                    let p = p.view([h, b, n, n]) * ps;
+                    let q = q.view([h, b, n, n]) * m;
+                    let mm = p.view(blocks).bmm(&q.view(blocks)).view([h, b * pairs]);
+                    if l == 0 {
+                        if let Some(t) = trace.as_deref_mut() {
+                            t.layer0_mm = Some(batch_major(&mm, b, n));
+                        }
+                    }
+                    xw.addmm(&w4.narrow(1, 0, h), &mm)
+                }
+                _ => {
+                    // one node count: 1/√n scales the 32×32 weight instead of the product
+                    let inv = 1.0 / sqrt_n.double_value(&[0]);
+                    let mm = p.view(blocks).bmm(&q.view(blocks)).view([h, b * pairs]);
+                    if l == 0 {
+                        if let Some(t) = trace.as_deref_mut() {
+                            t.layer0_mm = Some(batch_major(&(&mm * inv), b, n));
+                        }
+                    }
+                    xw.addmm(&(w4.narrow(1, 0, h) * inv), &mm)
+                }
+            };
             if l == 0 {
                 if let Some(t) = trace.as_deref_mut() {
-                    t.layer0_mm = Some(mm.shallow_clone());
-                    t.layer0_pre_norm = Some(y.shallow_clone());
+                    t.layer0_pre_norm = Some(batch_major(&y, b, n));
                 }
             }
-            x = masked_instance_norm(&y, &mask);
+            x = match &mask {
+                Some(m) => masked_instance_norm_cm(&y, &m.view([1, b, pairs]), &counts, h),
+                None => y
+                    .view([1, h * b, n, n])
+                    .instance_norm::<&Tensor>(None, None, None, None, true, 0.0, NORM_EPS, false)
+                    .view([h, b * pairs]),
+            };
             if let Some(t) = trace.as_deref_mut() {
-                t.layers.push(x.shallow_clone());
+                t.layers.push(batch_major(&x, b, n));
             }
-            outs.push(x.shallow_clone());
         }
-        let cat = Tensor::cat(&outs, -1);
-        let h = self.layer_cat_lin.forward(&cat);
+        head += head_w(num_layers - 1).mm(&x);
         if let Some(t) = trace.as_deref_mut() {
-            t.cat_lin = Some(h.shallow_clone());
+            t.cat_lin = Some(batch_major(&head, b, n));
         }
-        let mut h = &h + self.after_conv.forward(&h).leaky_relu();
+        let after = &self.after_conv;
+        let mut head = &head
+            + after
+                .b
+                .as_ref()
+                .expect("bias")
+                .unsqueeze(1)
+                .addmm(&after.w, &head)
+                .leaky_relu();
         if let Some(scale) = dropout_scale {
-            if scale.size() != h.size() {
+            let want = [b, n, n, h];
+            if scale.size() != want {
                 return Err(input_err(
                     "dropout_scale",
-                    format!("expected {:?}, got {:?}", h.size(), scale.size()),
+                    format!("expected {want:?}, got {:?}", scale.size()),
                 ));
             }
-            h *= scale;
+            head *= scale.permute([3, 0, 1, 2]).reshape([h, b * pairs]);
         }
         if let Some(t) = trace {
-            t.head_in = Some(h.shallow_clone());
+            t.head_in = Some(batch_major(&head, b, n));
         }
-        Ok(self.final_lin.forward(&h).squeeze_dim(-1))
+        let fin = &self.final_lin;
+        Ok(fin
+            .b
+            .as_ref()
+            .expect("bias")
+            .unsqueeze(1)
+            .addmm(&fin.w, &head)
+            .view([b, n, n]))
     }
 }
 
-/// The official `masked_instance_norm2D` (`util/model_helper.py`, eps 1e-5): per graph and
-/// channel, over the `n²` entries of the real block (diagonal included), the biased mean and
-/// variance; the result is zero outside the block. `x: [B, N, N, C]`, `mask: [B, N, N, 1]`.
-/// A graph without nodes gives zeros (the official code divides by zero there).
-pub fn masked_instance_norm(x: &Tensor, mask: &Tensor) -> Tensor {
-    let count = mask
-        .sum_dim_intlist([1, 2].as_slice(), true, x.kind())
-        .clamp_min(1.0);
-    let mean = (x * mask).sum_dim_intlist([1, 2].as_slice(), true, x.kind()) / &count;
-    let centred = x - &mean;
-    let var = (&centred * mask)
+/// `[C, B·N²]` → `[B, N, N, C]` (the official layout), for traces.
+fn batch_major(x: &Tensor, b: i64, n: i64) -> Tensor {
+    x.view([-1, b, n, n]).permute([1, 2, 3, 0])
+}
+
+/// The official `masked_instance_norm2D` (`util/model_helper.py`, eps 1e-5) in the
+/// channel-major layout: per graph and channel, over the `n²` entries of the real block
+/// (diagonal included), the biased mean and variance; the result is zero outside the block.
+/// `y: [C, B·N²]`, `mask: [1, B, N²]`, `counts`: the `n_b` (float32), so `Σ M = n_b²`. A
+/// graph without nodes gives zeros (the official code divides by zero there).
+fn masked_instance_norm_cm(y: &Tensor, mask: &Tensor, counts: &Tensor, c: i64) -> Tensor {
+    let kind = y.kind();
+    let b = counts.size()[0];
+    let y = y.view([c, b, -1]);
+    let count = counts
+        .to_kind(kind)
         .square()
-        .sum_dim_intlist([1, 2].as_slice(), true, x.kind())
-        / &count;
-    centred / (var + NORM_EPS).sqrt() * mask
+        .clamp_min(1.0)
+        .view([1, -1, 1]);
+    let mean = (&y * mask).sum_dim_intlist(-1, true, kind) / &count;
+    let centred = y - &mean;
+    let var = (&centred * mask).square().sum_dim_intlist(-1, true, kind) / &count;
+    (centred / (var + NORM_EPS).sqrt() * mask).view([c, -1])
 }
 
 /// The train-mode dropout of the head as the `[B, N, N, h]` tensor `keep / (1 − p)` the

@@ -117,6 +117,21 @@ fn draw_symmetric(p: &Tensor, uniform: &Tensor) -> Result<Tensor> {
     Ok(symmetrize_upper(&d))
 }
 
+/// Node-pair entries per network call of the sampler (`graphs × n²`): a call's activations
+/// (`h × entries` floats, 1 MiB for h = 32) then stay in a core's L2 cache, which made a
+/// 1024-graph Community-small sampling run 1.65× faster (in CPU time) than one call per node
+/// count. Graphs of one node count are cut into calls of this size.
+pub const CHUNK_ENTRIES: usize = 8192;
+
+/// One sampler call: the chains of graphs `members` of one node count `n`.
+struct Chain {
+    n: usize,
+    members: Vec<usize>,
+    /// The network (a handle per job: tensors are not shared between threads by reference).
+    net: Powerful,
+    result: Option<Result<Tensor>>,
+}
+
 /// A configured reverse process. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct DdpmSampler {
@@ -194,51 +209,83 @@ impl DdpmSampler {
             }
         }
         let total = steps * groups.values().map(Vec::len).sum::<usize>();
-        let mut done = 0;
         progress(0, total);
-        for (&n, members) in &groups {
-            let group_seeds: Vec<u64> = members.iter().map(|&g| seeds[g]).collect();
-            let mut noise = NoiseSource::from_seeds(&group_seeds, tch::Device::Cpu);
-            let n = n as i64;
-            let bs = members.len() as i64;
-            let flags = Tensor::ones([bs, n], (kind, device));
-            let uniform = |noise: &mut NoiseSource| {
-                noise
-                    .rand_sym_with(&[], n)
-                    .to_kind(Kind::Float)
-                    .to_device(device)
-            };
-            // Start: Bernoulli(½) on every pair.
-            let half = Tensor::full([bs, n, n], 0.5, (kind, device));
-            let mut a = draw_symmetric(&half, &uniform(&mut noise))?;
-            for k in 0..steps {
-                a = match self.kind {
-                    SamplerKind::Vlb => {
-                        let t = steps - k;
-                        vlb_step(
-                            net,
-                            &a,
-                            &flags,
-                            StepLevels::of(&self.process, t),
-                            &uniform(&mut noise),
-                        )?
-                        .next
-                    }
-                    _ => {
-                        let ur = uniform(&mut noise);
-                        let uf = uniform(&mut noise);
-                        simple_step(net, &a, &flags, self.levels[k], &ur, &uf)?.next
-                    }
-                };
-                done += members.len();
-                progress(done, total);
+        // Graphs of one node count run together, in calls of about CHUNK_ENTRIES entries,
+        // largest graphs first.
+        let mut jobs: Vec<Chain> = groups
+            .iter()
+            .rev()
+            .flat_map(|(&n, members)| {
+                members
+                    .chunks((CHUNK_ENTRIES / (n * n)).max(1))
+                    .map(move |c| Chain {
+                        n,
+                        members: c.to_vec(),
+                        net: net.shallow_clone(),
+                        result: None,
+                    })
+            })
+            .collect();
+        // On the CPU with several libtorch threads, whole chains run side by side, one per
+        // thread of libtorch's OpenMP team, each single-threaded inside; rounds of a few
+        // chains per thread let the progress report advance.
+        let threads = if device == tch::Device::Cpu {
+            tch::get_num_threads().max(1) as usize
+        } else {
+            1
+        };
+        let mut done = 0;
+        for round in jobs.chunks_mut(4 * threads) {
+            graph_tensor::parallel::run_jobs(threads, round, |job: &mut Chain| {
+                let seeds: Vec<u64> = job.members.iter().map(|&g| seeds[g]).collect();
+                job.result = Some(self.chain(&job.net, job.n as i64, &seeds));
+            });
+            for job in round.iter_mut() {
+                let a = job.result.take().expect("every job ran")?;
+                let n = job.n as i64;
+                let idx =
+                    Tensor::from_slice(&job.members.iter().map(|&g| g as i64).collect::<Vec<_>>())
+                        .to_device(device);
+                let padded = a.constant_pad_nd([0, n_max - n, 0, n_max - n]);
+                let _ = out.shallow_clone().index_copy_(0, &idx, &padded);
+                done += steps * job.members.len();
             }
-            let idx = Tensor::from_slice(&members.iter().map(|&g| g as i64).collect::<Vec<_>>())
-                .to_device(device);
-            let padded = a.constant_pad_nd([0, n_max - n, 0, n_max - n]);
-            let _ = out.shallow_clone().index_copy_(0, &idx, &padded);
+            progress(done, total);
         }
         progress(total, total);
         Ok(out)
+    }
+
+    /// The whole chain of graphs with `n` nodes each (no padding) whose draws come from
+    /// `seeds`: `[len, n, n]` 0/1.
+    fn chain(&self, net: &Powerful, n: i64, seeds: &[u64]) -> Result<Tensor> {
+        let (kind, device) = (net.kind(), net.device());
+        let mut noise = NoiseSource::from_seeds(seeds, tch::Device::Cpu);
+        let bs = seeds.len() as i64;
+        let flags = Tensor::ones([bs, n], (kind, device));
+        let mut uniform = || {
+            noise
+                .rand_sym_with(&[], n)
+                .to_kind(Kind::Float)
+                .to_device(device)
+        };
+        // Start: Bernoulli(½) on every pair.
+        let half = Tensor::full([bs, n, n], 0.5, (kind, device));
+        let mut a = draw_symmetric(&half, &uniform())?;
+        let steps = self.nfe();
+        for k in 0..steps {
+            a = match self.kind {
+                SamplerKind::Vlb => {
+                    let levels = StepLevels::of(&self.process, steps - k);
+                    vlb_step(net, &a, &flags, levels, &uniform())?.next
+                }
+                _ => {
+                    let ur = uniform();
+                    let uf = uniform();
+                    simple_step(net, &a, &flags, self.levels[k], &ur, &uf)?.next
+                }
+            };
+        }
+        Ok(a)
     }
 }

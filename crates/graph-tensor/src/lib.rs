@@ -37,6 +37,8 @@ pub mod noise;
 #[cfg(feature = "torch")]
 pub mod optim;
 #[cfg(feature = "torch")]
+pub mod parallel;
+#[cfg(feature = "torch")]
 pub mod run;
 #[cfg(feature = "torch")]
 pub mod sample;

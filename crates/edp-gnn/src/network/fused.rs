@@ -406,59 +406,6 @@ fn linear_channel<F: Real>(w: &[F], bias: F, x: &[F], sx: usize, y: &mut [F]) {
     }
 }
 
-/// libtorch's OpenMP team (libgomp), for the kernel's per-channel loops: the threads of the
-/// team libtorch's own parallel ops use, so the kernel neither starts threads nor competes
-/// with libgomp's spin-waiting workers for the cores (a second Rust thread did, and lost).
-#[allow(unsafe_code)]
-mod omp {
-    use std::ffi::c_void;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    // libgomp.so.1 ships in the torch wheel's lib folder, on the link path through torch-sys.
-    #[link(name = "libgomp.so.1", kind = "dylib", modifiers = "+verbatim")]
-    extern "C" {
-        /// What GCC compiles `#pragma omp parallel num_threads(n)` to: runs `f(data)` on a
-        /// team of up to `n` threads, the caller included, and returns when all are done.
-        fn GOMP_parallel(f: extern "C" fn(*mut c_void), data: *mut c_void, n: u32, flags: u32);
-        fn omp_get_thread_num() -> i32;
-        fn omp_get_num_threads() -> i32;
-    }
-
-    struct Ctx<'a, F> {
-        f: &'a F,
-        panicked: AtomicBool,
-    }
-
-    extern "C" fn trampoline<F: Fn(usize, usize) + Sync>(data: *mut c_void) {
-        // SAFETY: `data` is the `Ctx<F>` that `parallel` passed; it outlives the region.
-        let ctx = unsafe { &*(data as *const Ctx<'_, F>) };
-        // SAFETY: plain queries of the calling thread's team.
-        let (i, n) = unsafe { (omp_get_thread_num(), omp_get_num_threads()) };
-        let run = || (ctx.f)(i.max(0) as usize, n.max(1) as usize);
-        // A panic must not unwind into C: it is caught here and re-raised by `parallel`.
-        if catch_unwind(AssertUnwindSafe(run)).is_err() {
-            ctx.panicked.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Runs `f(i, n)` on every thread `i` of a team of `n ≤ threads` threads.
-    pub(super) fn parallel<F: Fn(usize, usize) + Sync>(threads: usize, f: &F) {
-        let ctx = Ctx {
-            f,
-            panicked: AtomicBool::new(false),
-        };
-        let data = &ctx as *const Ctx<'_, F> as *mut c_void;
-        // SAFETY: `trampoline::<F>` has the callback's C ABI and reads `data` as the
-        // `Ctx<F>` it is; `ctx` lives until GOMP_parallel returns, after every thread ran.
-        unsafe { GOMP_parallel(trampoline::<F>, data, threads as u32, 0) };
-        assert!(
-            !ctx.panicked.load(Ordering::Relaxed),
-            "a parallel job of the edge-MLP kernel or the GIN panicked"
-        );
-    }
-}
-
 #[cfg(test)]
 thread_local! {
     /// Tests set it to force a thread count for the per-channel loops on this thread.
@@ -521,7 +468,7 @@ fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
         }
         return;
     }
-    omp::parallel(threads, &|i, team| {
+    graph_tensor::parallel::parallel(threads, &|i, team| {
         for c in (i..n).step_by(team) {
             run_channel(&w, c);
         }
@@ -533,17 +480,7 @@ fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
 /// thread). Inside the team every libtorch op a job runs is single-threaded (libtorch
 /// does not nest parallel regions), so each job computes the same on any thread count.
 pub(crate) fn run_jobs<T: Send>(jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
-    let threads = threads().min(jobs.len());
-    if threads <= 1 {
-        jobs.iter_mut().for_each(work);
-        return;
-    }
-    let cells: Vec<Mutex<&mut T>> = jobs.iter_mut().map(Mutex::new).collect();
-    omp::parallel(threads, &|i, team| {
-        for cell in cells.iter().skip(i).step_by(team) {
-            work(&mut cell.lock().unwrap_or_else(|e| e.into_inner()));
-        }
-    });
+    graph_tensor::parallel::run_jobs(threads(), jobs, work)
 }
 
 /// Per-channel BatchNorm statistics: `(mean, biased variance, (var + ε)^−½)`.

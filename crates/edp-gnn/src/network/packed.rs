@@ -1313,10 +1313,14 @@ mod tests {
             tape.backward(&loss(&score_f));
             let d = max_diff(&dbl(&score_f), &score_r) / max_diff(&score_r, &score_r.zeros_like());
             assert!(d < 1e-4, "{threads} threads: score differs by {d:e}");
+            // The floor is the float32 rounding of train-mode gradients through BatchNorm's
+            // batch statistics, ~1e-3 (../shared/parity/edp-gnn/README.md): how close
+            // autograd itself comes depends on the CPU's GEMM kernels (with MKL's AVX-512
+            // kernels autograd's error here is 1.8e-5, the hand-written AVX2 one's 2.1e-4).
             for ((name, ef), (_, ea)) in errors(&vs_f).iter().zip(&err_a) {
                 eprintln!("{threads} {name}: fused {ef:.2e} autograd {ea:.2e}");
                 assert!(
-                    *ef < (4.0 * ea).max(1e-4),
+                    *ef < (4.0 * ea).max(1e-3),
                     "{threads} threads, {name}: fused float32 off by {ef:e}, autograd float32 by {ea:e}"
                 );
             }
