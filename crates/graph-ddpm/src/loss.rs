@@ -86,6 +86,23 @@ pub fn simple_loss(
     beta_bar: &[f64],
 ) -> Result<Tensor> {
     let s = logits.size();
+    let sum = simple_loss_sum(logits, flips, mask, beta_bar, beta_bar.len())?;
+    Ok(sum / (s[0] * s[1] * s[2]) as f64)
+}
+
+/// The sum `Σ_{b,i,j} M_bij · ½(ℓ_bij w_b + ℓ_bji w_b)` of [`simple_loss`] over the graphs
+/// given (float64), with the weight's `1/B` taken from `batch_size`, the size of the whole
+/// minibatch these graphs belong to: the L_simple loss of a minibatch is the sum of this
+/// over any partition of its graphs, divided by `B·N²`. The graphs may be padded to any size
+/// (the mask zeroes the padding).
+pub fn simple_loss_sum(
+    logits: &Tensor,
+    flips: &Tensor,
+    mask: &Tensor,
+    beta_bar: &[f64],
+    batch_size: usize,
+) -> Result<Tensor> {
+    let s = logits.size();
     if flips.size() != s || mask.size() != s || beta_bar.len() as i64 != s[0] {
         return Err(input_err(
             "logits",
@@ -97,7 +114,7 @@ pub fn simple_loss(
             ),
         ));
     }
-    let b = beta_bar.len() as f64;
+    let b = batch_size as f64;
     let ell = logits.binary_cross_entropy_with_logits::<&Tensor>(
         &flips.to_kind(logits.kind()),
         None,
@@ -111,7 +128,7 @@ pub fn simple_loss(
         .view([-1, 1, 1]);
     let lm = ell * w;
     let lm = (&lm + lm.transpose(-2, -1)) / 2.0;
-    Ok((lm * mask).mean(Kind::Double))
+    Ok((lm * mask).sum(Kind::Double))
 }
 
 /// The official VLB loss (`ppgn_vlb.py` `loss_func_kld`): for each graph at its step

@@ -11,7 +11,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::{GraphDdpmConfig, Objective};
 use crate::error::DdpmError;
-use crate::loss::{node_mask, noise_adjacency, simple_loss, vlb_loss};
+use crate::loss::{node_mask, noise_adjacency, simple_loss_sum, vlb_loss};
 use crate::ppgn::{dropout_scale, Powerful};
 use crate::sampler::DdpmSampler;
 use crate::transition::{DoublyStochastic, LevelTensors, StepLevels};
@@ -96,6 +96,91 @@ impl GraphDdpmModel {
             .to_kind(self.kind);
         let adj = batch.adj().to_device(self.device).to_kind(self.kind);
         Ok((mask_adjs(&adj, &flags), flags))
+    }
+
+    /// The random draws of a training step (per graph its level and the forward flips, from
+    /// its stream; the head's dropout from the shared stream) and the batch cut into the
+    /// parts the loss is computed in: on the CPU two parts of about equal cost (graphs
+    /// assigned largest first to the lighter part, a rule that depends on the node counts
+    /// only), on a GPU one.
+    fn prepare(
+        &self,
+        batch: &DenseBatch,
+        train: bool,
+        noise: &mut NoiseSource,
+    ) -> Result<Vec<PartInput>, ModelError> {
+        let (adj0, flags) = self.clean(batch)?;
+        let b = batch.batch_size();
+        if noise.batch_size() != b {
+            return Err(ModelError::Invalid(format!(
+                "{} noise streams for a batch of {b}",
+                noise.batch_size()
+            )));
+        }
+        let n = self.config.max_nodes as i64;
+        let steps: Vec<usize> = match self.config.objective {
+            // np.random.uniform(0, 0.5) per graph
+            Objective::Simple => Vec::new(),
+            Objective::Vlb => (0..b)
+                .map(|g| noise.graph_rng(g).gen_range(1..=self.process.num_steps()))
+                .collect(),
+        };
+        let beta_bar: Vec<f64> = match self.config.objective {
+            Objective::Simple => (0..b)
+                .map(|g| 0.5 * noise.graph_rng(g).gen::<f64>())
+                .collect(),
+            Objective::Vlb => steps.iter().map(|&t| self.process.beta_bar(t)).collect(),
+        };
+        let uniform = noise.rand_sym_with(&[], n).to_device(self.device);
+        let noised = noise_adjacency(&adj0, &flags, &beta_bar, &uniform)?;
+        let drop = if train {
+            self.dropout(b as i64, noise)
+        } else {
+            None
+        };
+        let cpu = self.device == Device::Cpu;
+        let present = Vec::<f32>::try_from(
+            flags
+                .to_kind(Kind::Float)
+                .sum_dim_intlist(-1, false, Kind::Float)
+                .to_device(Device::Cpu),
+        )
+        .map_err(ModelError::Torch)?;
+        let mut order: Vec<usize> = (0..b).collect();
+        order.sort_by(|&x, &y| present[y].total_cmp(&present[x]).then(x.cmp(&y)));
+        let mut members = vec![Vec::new(); if cpu { 2 } else { 1 }];
+        let mut cost = vec![0f64; members.len()];
+        for g in order {
+            let k = (0..members.len())
+                .min_by(|&x, &y| cost[x].total_cmp(&cost[y]))
+                .expect("a part");
+            cost[k] += f64::from(present[g]).powi(2);
+            members[k].push(g);
+        }
+        let mut parts = Vec::new();
+        for mut m in members.into_iter().filter(|m| !m.is_empty()) {
+            m.sort_unstable();
+            let idx = Tensor::from_slice(&m.iter().map(|&g| g as i64).collect::<Vec<_>>())
+                .to_device(self.device);
+            let pick = |t: &Tensor| t.index_select(0, &idx);
+            parts.push(PartInput {
+                noisy: pick(&noised.noisy),
+                flips: pick(&noised.flips),
+                adj0: pick(&adj0),
+                flags: pick(&flags),
+                drop: drop.as_ref().map(pick),
+                beta_bar: m.iter().map(|&g| beta_bar[g]).collect(),
+                levels: m
+                    .iter()
+                    .filter_map(|&g| steps.get(g).map(|&t| StepLevels::of(&self.process, t)))
+                    .collect(),
+                objective: self.config.objective,
+                batch_size: b,
+                padded_pairs: (b as i64 * n * n) as f64,
+                packed: cpu,
+            });
+        }
+        Ok(parts)
     }
 
     /// The train-mode dropout of the head (p = `config.dropout`) as the scale tensor the
@@ -199,56 +284,55 @@ impl DiffusionModel for GraphDdpmModel {
         train: bool,
         noise: &mut NoiseSource,
     ) -> Result<Tensor, ModelError> {
-        let (adj0, flags) = self.clean(batch)?;
-        let b = batch.batch_size();
-        if noise.batch_size() != b {
-            return Err(ModelError::Invalid(format!(
-                "{} noise streams for a batch of {b}",
-                noise.batch_size()
-            )));
+        let parts = self.prepare(batch, train, noise)?;
+        let mut total: Option<Tensor> = None;
+        for part in &parts {
+            let l = part.loss(&self.net)?;
+            total = Some(match total {
+                Some(t) => t + l,
+                None => l,
+            });
         }
-        let n = self.config.max_nodes as i64;
-        let steps: Vec<usize> = match self.config.objective {
-            // np.random.uniform(0, 0.5) per graph
-            Objective::Simple => Vec::new(),
-            Objective::Vlb => (0..b)
-                .map(|g| noise.graph_rng(g).gen_range(1..=self.process.num_steps()))
-                .collect(),
-        };
-        let beta_bar: Vec<f64> = match self.config.objective {
-            Objective::Simple => (0..b)
-                .map(|g| 0.5 * noise.graph_rng(g).gen::<f64>())
-                .collect(),
-            Objective::Vlb => steps.iter().map(|&t| self.process.beta_bar(t)).collect(),
-        };
-        let uniform = noise.rand_sym_with(&[], n).to_device(self.device);
-        let noised = noise_adjacency(&adj0, &flags, &beta_bar, &uniform)?;
-        let drop = if train {
-            self.dropout(b as i64, noise)
+        Ok(total.expect("at least one part"))
+    }
+
+    /// [`DiffusionModel::loss`] in train mode with its gradient. On the CPU the batch's two
+    /// parts run side by side on libtorch's OpenMP team (each part's gradient taken with
+    /// `run_backward`), then the parts' losses and gradients are added in a fixed order: the
+    /// same numbers for any thread count.
+    fn loss_backward(
+        &self,
+        batch: &DenseBatch,
+        noise: &mut NoiseSource,
+    ) -> Result<Tensor, ModelError> {
+        let parts = self.prepare(batch, true, noise)?;
+        let params = self.net.parameters();
+        let mut jobs: Vec<PartJob> = parts
+            .into_iter()
+            .map(|input| PartJob {
+                net: self.net.shallow_clone(),
+                params: params.iter().map(Tensor::shallow_clone).collect(),
+                input,
+                result: None,
+            })
+            .collect();
+        let threads = if self.device == Device::Cpu {
+            tch::get_num_threads().max(1) as usize
         } else {
-            None
+            1
         };
-        // The losses read only present pairs: on the CPU each node count runs without
-        // padding; on a GPU one padded batch (fewer, larger kernels).
-        let logits = if self.device == Device::Cpu {
-            self.net
-                .forward_packed(&noised.noisy, &flags, &beta_bar, drop.as_ref())?
-        } else {
-            self.net
-                .forward(&noised.noisy, &flags, &beta_bar, drop.as_ref())?
-        };
-        let mask = node_mask(&flags);
-        Ok(match self.config.objective {
-            Objective::Simple => simple_loss(&logits, &noised.flips, &mask, &beta_bar)?,
-            Objective::Vlb => {
-                let levels: Vec<StepLevels> = steps
-                    .iter()
-                    .map(|&t| StepLevels::of(&self.process, t))
-                    .collect();
-                let lt = LevelTensors::new(&levels, self.kind, self.device);
-                vlb_loss(&logits, &noised.noisy, &adj0, &mask, &lt)?
-            }
-        })
+        graph_tensor::parallel::run_jobs(threads, &mut jobs, PartJob::run);
+        let mut total: Option<(Tensor, Vec<Tensor>)> = None;
+        for job in jobs {
+            let (l, g) = job.result.expect("every job ran")?;
+            total = Some(match total {
+                None => (l, g),
+                Some((tl, tg)) => (tl + l, tg.iter().zip(&g).map(|(a, b)| a + b).collect()),
+            });
+        }
+        let (loss, grads) = total.expect("at least one part");
+        graph_tensor::optim::accumulate_grads(&params, &grads);
+        Ok(loss)
     }
 
     /// The configured sampler ([`DdpmSampler::run`]) with the first `node_counts[g]` nodes
@@ -279,5 +363,65 @@ impl DiffusionModel for GraphDdpmModel {
     /// The sampler's steps (`T` = 32 for the official configs).
     fn nfe(&self) -> usize {
         self.sampler.nfe()
+    }
+}
+
+/// The graphs of one part of a training batch, noised, with everything their loss needs.
+#[derive(Debug)]
+struct PartInput {
+    noisy: Tensor,
+    flips: Tensor,
+    adj0: Tensor,
+    flags: Tensor,
+    drop: Option<Tensor>,
+    beta_bar: Vec<f64>,
+    /// VLB only: each graph's step levels.
+    levels: Vec<StepLevels>,
+    objective: Objective,
+    /// Graphs in the whole minibatch (the L_simple weight's `1/B`).
+    batch_size: usize,
+    /// `B·N²` of the whole padded minibatch (the L_simple mean's denominator).
+    padded_pairs: f64,
+    /// Run the padding-free forward (CPU).
+    packed: bool,
+}
+
+impl PartInput {
+    /// This part's term of the minibatch loss: the L_simple sum over its graphs divided by the
+    /// whole batch's `B·N²`, or its graphs' VLB sum.
+    fn loss(&self, net: &Powerful) -> Result<Tensor, ModelError> {
+        let logits = if self.packed {
+            net.forward_packed(&self.noisy, &self.flags, &self.beta_bar, self.drop.as_ref())?
+        } else {
+            net.forward(&self.noisy, &self.flags, &self.beta_bar, self.drop.as_ref())?
+        };
+        let mask = node_mask(&self.flags);
+        Ok(match self.objective {
+            Objective::Simple => {
+                simple_loss_sum(&logits, &self.flips, &mask, &self.beta_bar, self.batch_size)?
+                    / self.padded_pairs
+            }
+            Objective::Vlb => {
+                let lt = LevelTensors::new(&self.levels, logits.kind(), logits.device());
+                vlb_loss(&logits, &self.noisy, &self.adj0, &mask, &lt)?
+            }
+        })
+    }
+}
+
+/// A part's loss and gradient, as a job for another thread.
+struct PartJob {
+    net: Powerful,
+    params: Vec<Tensor>,
+    input: PartInput,
+    result: Option<Result<(Tensor, Vec<Tensor>), ModelError>>,
+}
+
+impl PartJob {
+    fn run(&mut self) {
+        self.result = Some(self.input.loss(&self.net).map(|loss| {
+            let grads = Tensor::run_backward(&[&loss], &self.params, false, false);
+            (loss.detach(), grads)
+        }));
     }
 }

@@ -219,6 +219,20 @@ impl Powerful {
         }
     }
 
+    /// The parameters the forward uses (the trainable ones), in a fixed order.
+    pub fn parameters(&self) -> Vec<Tensor> {
+        let mut lins: Vec<&Linear> = vec![&self.in_lin];
+        for c in &self.convs {
+            lins.extend([&c.m1.0, &c.m1.1, &c.m2.0, &c.m2.1, &c.m4]);
+        }
+        lins.extend([&self.layer_cat_lin, &self.after_conv, &self.final_lin]);
+        lins.iter()
+            .flat_map(|l| {
+                std::iter::once(l.w.shallow_clone()).chain(l.b.as_ref().map(Tensor::shallow_clone))
+            })
+            .collect()
+    }
+
     /// The network's sizes.
     pub fn shape(&self) -> PpgnShape {
         self.shape

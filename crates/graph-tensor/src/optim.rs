@@ -444,6 +444,24 @@ impl Adam {
     }
 }
 
+/// Adds `grads[i]` into `params[i].grad` (an undefined gradient skips its parameter; `grads`
+/// may be longer than `params`, e.g. gradients of inputs after the parameters'): how a
+/// gradient computed with `Tensor::run_backward` (e.g. by a job on another thread, see
+/// [`crate::parallel`]) joins the gradient the optimizer reads.
+pub fn accumulate_grads(params: &[Tensor], grads: &[Tensor]) {
+    for (p, g) in params.iter().zip(grads).filter(|(_, g)| g.defined()) {
+        let mut acc = p.grad();
+        if acc.defined() {
+            tch::no_grad(|| {
+                let _ = acc.f_add_(g).expect("gradient shapes match");
+            });
+        } else {
+            // no gradient yet: d/dp Σ p·g = g
+            (p * g.detach()).sum(p.kind()).backward();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -734,7 +734,7 @@ impl EdpGnn {
         fused::run_jobs(&mut tape.head, HeadPart::backward);
         let head_params = self.head.params();
         for part in &tape.head[1..] {
-            add_grads(&head_params, &part.grads);
+            graph_tensor::optim::accumulate_grads(&head_params, &part.grads);
         }
         let g_u: Vec<Tensor> = tape.head.iter().map(HeadPart::u_grad).collect();
         let kind = tape.head_input.kind();
@@ -761,7 +761,7 @@ impl EdpGnn {
             let grads = fused::edge_backward(&layer.edge, &saved.edge, &g_out, &tape.rows);
             let (edge_params, edge_grads): (Vec<Tensor>, Vec<Tensor>) =
                 grads.params.into_iter().unzip();
-            add_grads(&edge_params, &edge_grads);
+            graph_tensor::optim::accumulate_grads(&edge_params, &edge_grads);
             // The GIN's output: the present nodes' rows, then the absent-node readout.
             let k: usize = tape.layouts.iter().map(|l| l.k).sum();
             let f = grads.nodes.len() / (k + 1);
@@ -803,7 +803,7 @@ impl EdpGnn {
             }
             fused_gin::gin_padded_output_grad(&saved.gin_params, &g_pad, &mut total.params);
             let params = layer.gin.params();
-            add_grads(
+            graph_tensor::optim::accumulate_grads(
                 &params,
                 &fused_gin::grads_as_tensors(&total.params, &params),
             );
@@ -823,22 +823,6 @@ impl EdpGnn {
                 from_next = Some(rows_in);
                 x_from_next = Some(x_grads);
             }
-        }
-    }
-}
-
-/// Adds each defined gradient in `grads` to the gradient of the parameter at the same
-/// place in `params` (through autograd where that parameter has none yet); `grads` may be
-/// longer (gradients of inputs follow the parameters').
-fn add_grads(params: &[Tensor], grads: &[Tensor]) {
-    for (p, g) in params.iter().zip(grads).filter(|(_, g)| g.defined()) {
-        let mut acc = p.grad();
-        if acc.defined() {
-            tch::no_grad(|| {
-                let _ = acc.f_add_(g).expect("gradient shapes match");
-            });
-        } else {
-            (p * g).sum(p.kind()).backward();
         }
     }
 }
