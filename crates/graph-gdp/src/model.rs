@@ -82,15 +82,27 @@ impl GraphGdpModel {
         self.last_nfe.get()
     }
 
-    /// The training loss of a batch with dropout masks from `dropout` (train mode when it
-    /// gives masks), drawing `t` and the noise from `noise` (per graph: one uniform for t,
-    /// then the symmetric noise). Returns the loss and the per-graph losses.
+    /// The training loss of a batch (train mode: dropout on), drawing `t` and the noise from
+    /// `noise` (per graph: one uniform for t, then the symmetric noise, then in train mode the
+    /// dropout masks). Returns the loss and the per-graph losses.
     pub fn loss_with(
         &self,
         batch: &DenseBatch,
         noise: &mut NoiseSource,
         train: bool,
     ) -> Result<(Tensor, Tensor), GdpError> {
+        let p = self.perturbed(batch, noise)?;
+        let dropout = if train {
+            Dropout::Draw(noise)
+        } else {
+            Dropout::Off
+        };
+        let eps = self.net.forward(&p.x_t, &p.t, &p.nodes, dropout)?;
+        Ok(self.finish_loss(&eps, &p, train))
+    }
+
+    /// A training batch perturbed as the official loss does.
+    fn perturbed(&self, batch: &DenseBatch, noise: &mut NoiseSource) -> Result<Batch, GdpError> {
         let n = self.config.max_nodes;
         if batch.max_nodes() != n {
             return Err(input_err(
@@ -122,23 +134,40 @@ impl GraphGdpModel {
         let z = noise.randn_sym(n as i64).to_device(device).to_kind(kind);
         let x0 = scale_data(&batch.adj().to_device(device), kind);
         let p = perturb(self.sde.as_ref(), &x0, &t, &z);
-        let dropout = if train {
-            Dropout::Draw(noise)
-        } else {
-            Dropout::Off
-        };
-        let eps = self.net.forward(&p.x_t, &t, &nodes, dropout)?;
-        let pm = nodes.pair_mask(n as i64, kind, device);
-        let (mut loss, per) = denoising_loss(&eps, &p.std, &p.z, &pm);
+        Ok(Batch {
+            pair_mask: nodes.pair_mask(n as i64, kind, device),
+            x_t: p.x_t,
+            t,
+            z: p.z,
+            std: p.std,
+            nodes,
+        })
+    }
+
+    /// The loss from the network's output (and, in train mode, the zero-gradient anchor of
+    /// the unused variable).
+    fn finish_loss(&self, eps: &Tensor, p: &Batch, train: bool) -> (Tensor, Tensor) {
+        let (mut loss, per) = denoising_loss(eps, &p.std, &p.z, &p.pair_mask);
         if train && loss.requires_grad() {
             // The last layer's lin_pos is never used (as in the official network), so
             // autograd would leave its gradient undefined; a zero gradient keeps it exactly
             // at its value under Adam (zero moments, zero update) and lets the optimizer take
             // its single-buffer step.
+            let kind = loss.kind();
             loss = loss.g_add(&(self.net.unused_variable() * 0.0).sum(kind));
         }
-        Ok((loss, per))
+        (loss, per)
     }
+}
+
+/// A perturbed training batch.
+struct Batch {
+    nodes: Nodes,
+    pair_mask: Tensor,
+    x_t: Tensor,
+    t: Tensor,
+    z: Tensor,
+    std: Tensor,
 }
 
 impl DiffusionModel for GraphGdpModel {
@@ -211,6 +240,23 @@ impl DiffusionModel for GraphGdpModel {
         noise: &mut NoiseSource,
     ) -> Result<Tensor, ModelError> {
         Ok(self.loss_with(batch, noise, train)?.0)
+    }
+
+    /// The training loss and its gradient through [`Pgsn::forward_train_tape`]: on the CPU
+    /// the pair work's gradient is taken by hand (the same gradient as autograd's, tested to
+    /// 1e-10 in float64), elsewhere by autograd.
+    fn loss_backward(
+        &self,
+        batch: &DenseBatch,
+        noise: &mut NoiseSource,
+    ) -> Result<Tensor, ModelError> {
+        let p = self.perturbed(batch, noise)?;
+        let (eps, tape) =
+            self.net
+                .forward_train_tape(&p.x_t, &p.t, &p.nodes, Dropout::Draw(noise))?;
+        let (loss, _) = self.finish_loss(&eps, &p, true);
+        tape.backward(&self.net, &loss);
+        Ok(loss.detach())
     }
 
     /// Samples with the configured sampler; graph `g`'s noise from `seeds[g]`, its first

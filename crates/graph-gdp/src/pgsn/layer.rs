@@ -122,14 +122,14 @@ impl PosTransLayer {
         let (hh, c) = (self.heads, self.c);
         let nf = hh * c;
         let pos_ch = pos.size()[1];
-        let xf = Tensor::cat(&[h, pos], -1);
         // Per-group views by `split_with_sizes`, whose backward is one concatenation (a
         // `narrow` per group would zero-fill and add a full-size gradient for every group).
         let groups: Vec<_> = layout.active().collect();
         let node_sizes: Vec<i64> = groups.iter().map(|g| g.node_rows() as i64).collect();
-        let q = self.lin_query.forward(&xf).split_with_sizes(&node_sizes, 0);
-        let k = self.lin_key.forward(&xf).split_with_sizes(&node_sizes, 0);
-        let v = self.lin_value.forward(&xf).split_with_sizes(&node_sizes, 0);
+        let (q, k, v) = self.qkv(h, pos);
+        let q = q.split_with_sizes(&node_sizes, 0);
+        let k = k.split_with_sizes(&node_sizes, 0);
+        let v = v.split_with_sizes(&node_sizes, 0);
         let pos_g = pos.split_with_sizes(&node_sizes, 0);
         let (w0, w1) = (self.lin_edge0.weight(), self.lin_edge1.weight());
         let w_pos = self.lin_pos.weight();
@@ -197,15 +197,54 @@ impl PosTransLayer {
             }
         }
         let out_h = cat_rows(out_h, nf, h);
+        let out_pos = want_pos.then(|| cat_rows(out_pos, pos_ch, pos));
+        self.node_update(h, pos, &out_h, out_pos.as_ref())
+    }
+
+    /// Queries, keys and values `[M, nf]` of the node rows (input `[h ‖ pos]`).
+    pub(crate) fn qkv(&self, h: &Tensor, pos: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let xf = Tensor::cat(&[h, pos], -1);
+        (
+            self.lin_query.forward(&xf),
+            self.lin_key.forward(&xf),
+            self.lin_value.forward(&xf),
+        )
+    }
+
+    /// `lin_edge0`, `lin_edge1` and `lin_pos` weights as `[out, in]` (views of the variables).
+    pub(crate) fn pair_weights(&self) -> (Tensor, Tensor, Tensor) {
+        (
+            self.lin_edge0.weight(),
+            self.lin_edge1.weight(),
+            self.lin_pos.weight(),
+        )
+    }
+
+    /// The node update after the message passing: `h' = GN₂((o + FFN(o))/√2)` with
+    /// `o = GN₁((Σ msg + lin_skip(h))/√2)`, and `pos' = pos + tanh(pos + mean pos_msg)`.
+    pub(crate) fn node_update(
+        &self,
+        h: &Tensor,
+        pos: &Tensor,
+        out_h: &Tensor,
+        out_pos: Option<&Tensor>,
+    ) -> (Tensor, Option<Tensor>) {
         let x_r = self.lin_skip.forward(h);
         let out = self.norm1.forward(&((out_h + x_r) / SQRT2));
         let ffn = self.ffn2.forward(&self.ffn0.forward(&out).silu());
         let out = self.norm2.forward(&((&out + ffn) / SQRT2));
-        let new_pos = want_pos.then(|| {
-            let out_pos = cat_rows(out_pos, pos_ch, pos);
-            pos + (pos + out_pos).tanh()
-        });
+        let new_pos = out_pos.map(|op| pos + (pos + op).tanh());
         (out, new_pos)
+    }
+
+    /// Heads and channels per head.
+    pub(crate) fn heads(&self) -> (i64, i64) {
+        (self.heads, self.c)
+    }
+
+    /// Whether the logits are clamped to [−5, 5].
+    pub(crate) fn clamps(&self) -> bool {
+        self.attn_clamp
     }
 
     /// `lin_pos`'s weight variable (the last layer's gets no gradient).

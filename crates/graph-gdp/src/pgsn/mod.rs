@@ -26,9 +26,11 @@
 
 mod dropout;
 mod features;
+mod fused;
 mod layer;
 mod layout;
 mod nn;
+mod tape;
 mod time;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ use tch::{Device, Kind, Tensor};
 
 pub use dropout::{Dropout, LayerMasks};
 pub use layout::Nodes;
+pub use tape::TrainTape;
 pub use time::timestep_embedding;
 
 use crate::config::{GraphGdpConfig, Layout};
@@ -97,6 +100,15 @@ pub struct Pgsn {
     head0: Linear,
     head1: Linear,
     device: Device,
+}
+
+/// The network's inputs: node rows `[M, nf]` and `[M, nf/2]`, one pair tensor
+/// `[Bg·n·n, nf]` per active group, and what each group's adjacency gives.
+struct InputStage {
+    inputs: Vec<GroupInputs>,
+    h: Tensor,
+    pos: Tensor,
+    dense: Vec<Tensor>,
 }
 
 /// What the network reads from one group's noisy states (no gradient).
@@ -293,9 +305,13 @@ impl Pgsn {
         let eval = matches!(dropout, Dropout::Off) && !self.grad_enabled();
         let n = self.cfg.max_nodes;
         let pairs: usize = nodes.counts.iter().map(|&c| c * c).sum();
-        if !eval || pairs <= EVAL_CHUNK_PAIRS || nodes.counts.len() < 2 {
+        if !eval {
             let layout = BatchLayout::new(layout, nodes, n, self.device);
             return self.forward_impl(x, t, &layout, dropout, None);
+        }
+        if pairs <= EVAL_CHUNK_PAIRS || nodes.counts.len() < 2 {
+            let layout = BatchLayout::new(layout, nodes, n, self.device);
+            return self.eval_impl(x, t, &layout);
         }
         // consecutive graphs up to the pair budget (at least one graph per chunk)
         let mut outs = Vec::new();
@@ -315,16 +331,83 @@ impl Pgsn {
                 self_loops: nodes.self_loops,
             };
             let layout = BatchLayout::new(layout, &sub, n, self.device);
-            outs.push(self.forward_impl(
+            outs.push(self.eval_impl(
                 &x.narrow(0, start as i64, len),
                 &t.narrow(0, start as i64, len),
                 &layout,
-                Dropout::Off,
-                None,
             )?);
             start = end;
         }
         Ok(Tensor::cat(&outs, 0))
+    }
+
+    /// An evaluation without gradients or dropout: the pair work in fused loops on the CPU's
+    /// grouped layout ([`tape`]), the libtorch formulation otherwise.
+    fn eval_impl(&self, x: &Tensor, t: &Tensor, layout: &BatchLayout) -> Result<Tensor> {
+        if layout.padded || self.device != Device::Cpu {
+            self.forward_impl(x, t, layout, Dropout::Off, None)
+        } else {
+            self.forward_fused_eval(x, t, layout)
+        }
+    }
+
+    /// The forward of a training step and what its gradient needs: on the CPU with the
+    /// grouped layout the pair work runs in fused loops and [`TrainTape::backward`] computes
+    /// its gradient by hand (see [`tape`]); otherwise the tape is libtorch's autograd. Either
+    /// way `tape.backward(self, &loss)` puts into every parameter's `.grad` what
+    /// `loss.backward()` through [`Pgsn::forward`] would.
+    pub fn forward_train_tape(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        nodes: &Nodes,
+        dropout: Dropout<'_>,
+    ) -> Result<(Tensor, TrainTape)> {
+        self.check(x, t, nodes)?;
+        let layout = BatchLayout::new(self.cfg.layout, nodes, self.cfg.max_nodes, self.device);
+        if layout.padded || self.device != Device::Cpu {
+            let out = self.forward_impl(x, t, &layout, dropout, None)?;
+            return Ok((out, TrainTape::autograd()));
+        }
+        let masks = self.dropout_masks(dropout, &layout)?;
+        self.forward_tape(x, t, &layout, masks)
+    }
+
+    /// The dropout masks of every layer in the layout's order (checked against the batch).
+    fn dropout_masks(
+        &self,
+        dropout: Dropout<'_>,
+        layout: &BatchLayout,
+    ) -> Result<Option<Vec<dropout::Scaled>>> {
+        let cfg = &self.cfg;
+        if let Dropout::Draw(noise) = &dropout {
+            if noise.batch_size() != layout.counts.len() {
+                return Err(input_err(
+                    "dropout",
+                    format!(
+                        "{} noise streams for a batch of {}",
+                        noise.batch_size(),
+                        layout.counts.len()
+                    ),
+                ));
+            }
+        }
+        if let Dropout::Given(masks) = &dropout {
+            if masks.len() < cfg.num_layers {
+                return Err(input_err(
+                    "dropout",
+                    format!("{} layer masks for {} layers", masks.len(), cfg.num_layers),
+                ));
+            }
+        }
+        Ok(dropout::layer_masks(
+            dropout,
+            cfg.dropout,
+            cfg.num_layers,
+            (cfg.nf, cfg.pos_ch(), cfg.nf),
+            layout,
+            self.kind(),
+        ))
     }
 
     /// [`Pgsn::forward`] in the official padded layout, recording the intermediates into a
@@ -404,46 +487,18 @@ impl Pgsn {
         })
     }
 
-    fn forward_impl(
+    /// Steps 1–3 of the forward: time embedding, the adjacency views (no gradient), the
+    /// dense edge streams and the node and position features with their time terms.
+    fn input_stage(
         &self,
         x: &Tensor,
         t: &Tensor,
         layout: &BatchLayout,
-        dropout: Dropout<'_>,
         mut trace: Option<&mut Trace>,
-    ) -> Result<Tensor> {
+    ) -> InputStage {
         let kind = self.kind();
         let cfg = &self.cfg;
         let (nf, pos_ch, ed) = (cfg.nf as i64, cfg.pos_ch() as i64, cfg.edge_dim() as i64);
-        if let Dropout::Draw(noise) = &dropout {
-            if noise.batch_size() != layout.counts.len() {
-                return Err(input_err(
-                    "dropout",
-                    format!(
-                        "{} noise streams for a batch of {}",
-                        noise.batch_size(),
-                        layout.counts.len()
-                    ),
-                ));
-            }
-        }
-        if let Dropout::Given(masks) = &dropout {
-            if masks.len() < cfg.num_layers {
-                return Err(input_err(
-                    "dropout",
-                    format!("{} layer masks for {} layers", masks.len(), cfg.num_layers),
-                ));
-            }
-        }
-        let masks = dropout::layer_masks(
-            dropout,
-            cfg.dropout,
-            cfg.num_layers,
-            (cfg.nf, cfg.pos_ch(), cfg.nf),
-            layout,
-            kind,
-        );
-
         let temb = self.time_embedding(t, trace.as_deref_mut());
         let s = temb.silu();
         let d_e0 = self.dense_edge0.forward(&s);
@@ -500,6 +555,41 @@ impl Pgsn {
             h_parts.push((deg + tn0).view([bg * n, nf]));
             pos_parts.push((posf + tn1).view([bg * n, pos_ch]));
         }
+        let cat = |parts: Vec<Tensor>, d: i64| {
+            if parts.is_empty() {
+                Tensor::zeros([0, d], (kind, self.device))
+            } else {
+                Tensor::cat(&parts, 0)
+            }
+        };
+        InputStage {
+            inputs,
+            h: cat(h_parts, nf),
+            pos: cat(pos_parts, pos_ch),
+            dense: dense_parts,
+        }
+    }
+
+    fn forward_impl(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        layout: &BatchLayout,
+        dropout: Dropout<'_>,
+        mut trace: Option<&mut Trace>,
+    ) -> Result<Tensor> {
+        let kind = self.kind();
+        let cfg = &self.cfg;
+        let ed = cfg.edge_dim() as i64;
+        let masks = self.dropout_masks(dropout, layout)?;
+        let stage = self.input_stage(x, t, layout, trace.as_deref_mut());
+        let InputStage {
+            inputs,
+            h: h_in,
+            pos: pos_in,
+            dense: dense_parts,
+        } = stage;
+        let active: Vec<_> = layout.active().collect();
         if active.is_empty() {
             let b = layout.counts.len() as i64;
             let n = cfg.max_nodes as i64;
@@ -508,8 +598,8 @@ impl Pgsn {
         // Pair features stay one tensor per group ([Bg·n·n, d]): the dense maps run per group
         // and no full-size concatenation (or its backward) is needed.
         let mut dense = dense_parts;
-        let mut h = Tensor::cat(&h_parts, 0);
-        let mut pos = Tensor::cat(&pos_parts, 0);
+        let mut h = h_in;
+        let mut pos = pos_in;
         let ori: Vec<Tensor> = dense.iter().map(Tensor::shallow_clone).collect();
         if let Some(tr) = trace.as_deref_mut() {
             tr.put("gnn.h_in", &h);
@@ -577,14 +667,10 @@ impl Pgsn {
 
         // Head: Linear([e₀ ‖ e_L]) → SiLU → Conv → SiLU → Conv, symmetrised and masked. The
         // first Linear as two products (columns of e₀ and of e_L), without the concatenation.
-        let w = self.edge_layer.weight();
-        let (w_ori, w_last) = (w.narrow(1, 0, nf), w.narrow(1, nf, nf));
-        let b_el = self.edge_layer.bias().expect("bias");
         let mut outs = Vec::with_capacity(active.len());
         for (k, (g, gi)) in active.iter().zip(&inputs).enumerate() {
             let (bg, n) = (g.len() as i64, g.n as i64);
-            let e = ori[k].linear(&w_ori, Some(b_el)) + dense[k].linear::<&Tensor>(&w_last, None);
-            let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
+            let (e, o) = self.head(&ori[k], &dense[k]);
             if let Some(tr) = trace.as_deref_mut() {
                 tr.put("gnn.edge_layer_out", &self.padded_pairs(&e, layout));
                 tr.put("head_conv1", &self.padded_pairs(&o, layout).squeeze_dim(-1));
@@ -593,6 +679,19 @@ impl Pgsn {
             outs.push((&og + og.transpose(1, 2)) / 2.0 * &gi.pair_mask);
         }
         Ok(layout.assemble(outs, kind))
+    }
+
+    /// The head on a group's pair rows: `Linear([e₀ ‖ e_L])` (as two products, without the
+    /// concatenation) → SiLU → Conv → SiLU → Conv. Returns the `edge_layer` output `[P, nf/2]`
+    /// and the last conv's `[P, 1]` (before the symmetrisation).
+    fn head(&self, ori: &Tensor, last: &Tensor) -> (Tensor, Tensor) {
+        let nf = self.cfg.nf as i64;
+        let w = self.edge_layer.weight();
+        let (w_ori, w_last) = (w.narrow(1, 0, nf), w.narrow(1, nf, nf));
+        let b = self.edge_layer.bias().expect("bias");
+        let e = ori.linear(&w_ori, Some(b)) + last.linear::<&Tensor>(&w_last, None);
+        let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
+        (e, o)
     }
 
     /// Pair rows `[P, d]` of a padded layout as `[B, N, N, d]` (traces only).

@@ -1,0 +1,966 @@
+//! Hand-written loops for the per-pair work of a `PosTransLayer` and of the dense edge
+//! update, forward and backward, on one group of graphs laid out densely (`[B, n, n, ·]`
+//! pair rows, `[B, n, ·]` node rows, row-major, `i` = source, `j` = target).
+//!
+//! Why: with libtorch ops every product, reduction and broadcast of these `[P, nf]` tensors is
+//! its own pass over memory (and several more in the backward); a training step of the
+//! Community-small network then spends more time in those passes than in its matrix
+//! products (BENCHMARKS.md, "GraphGDP speed"). These loops do each pair once: the attention
+//! logits, the masked softmax, the messages and their sum in one pass; the gradient of all
+//! of it in one more. The matrix products (`lin_edge0/1`, `lin_pos` and their gradients) stay
+//! in libtorch. `tests` below hold every kernel to libtorch's autograd in float64.
+//!
+//! The maths (per group, heads h of C channels, `logit_ijh = Σ_{c∈h} q_jc k_ic E0_ijc / √C`
+//! over the message-passing edges `i → j`):
+//!
+//! * attention: `α_ijh = exp(logit_ijh − max_i)/(Σ_i exp(· − max) + 1e-16)`,
+//!   `msg_ijc = v_ic E1_ijc α_ijh(c)`, `out_jc = Σ_i msg_ijc`;
+//!   backward with `G_ijc = ∂out_jc + ∂msg_ijc`: `∂α_ijh = Σ_{c∈h} G v E1`,
+//!   `∂logit = α(∂α − Σ_i α ∂α)`, and the products' gradients;
+//! * positions: `out_jp = Σ_i pos_ip lp_ijp / max(deg_j, 1)` (the official scatter mean);
+//! * edge update: `e'_ij = (e_ij + SiLU(ua_j + ub_i))·m_ij` with `m` the dropout mask times
+//!   `1/√2` (or `1/√2` alone).
+//!
+//! The loops are written over row slices so that the compiler vectorises them, and each
+//! kernel runs through `simd_fn!`, which compiles it for the best instruction set the CPU has
+//! (AVX2, AVX-512; chosen at run time by `pulp`, no `unsafe`). The float32 exponential is a
+//! branch-free polynomial ([`exp_f32`], Cephes `expf`: relative error below 2e-7, which
+//! vectorises where the C library's `expf` does not); float64 uses the standard one.
+
+/// The float types the kernels run on (the network's float32, and float64 for tests).
+pub(crate) trait Real:
+    Copy
+    + PartialOrd
+    + Default
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::Neg<Output = Self>
+    + tch::kind::Element
+{
+    // `ZERO` comes from `tch::kind::Element`.
+    const ONE: Self;
+    fn from_f64(v: f64) -> Self;
+    fn exp(self) -> Self;
+    fn max(self, other: Self) -> Self;
+}
+
+impl Real for f32 {
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
+}
+
+impl Real for f64 {
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f64::max(self, other)
+    }
+}
+
+/// `e^x` in float32 without branches (Cephes `expf`): `x = k·ln 2 + r`, `k` the nearest
+/// integer to `x/ln 2` so `|r| ≤ ln 2 / 2`,
+/// a degree-6 polynomial for `e^r`, times `2^k`; `x` clamped to [−87.3, 88] (within the float32
+/// range). Relative error below 2e-7 (tested against `f64::exp`).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.336_54, 88.0);
+    // round to nearest by adding and subtracting 1.5·2²³ (no floor: it vectorises everywhere)
+    let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = p * r2 + r + 1.0;
+    y * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// Defines `$name` as `$imp` compiled for the best SIMD instruction set of the CPU: the
+/// arguments travel in a struct whose `pulp::WithSimd` body calls the `#[inline(always)]`
+/// implementation, so the whole kernel is compiled inside `pulp`'s run-time dispatch (AVX2,
+/// AVX-512; safe code throughout).
+macro_rules! simd_fn {
+    ($(#[$m:meta])* fn $name:ident<'a, T>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty => $imp:ident) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name<'a, T: Real>($($arg: $ty),*) -> $ret {
+            struct Op<'a, T> {
+                $($arg: $ty,)*
+            }
+            impl<'a, T: Real> pulp::WithSimd for Op<'a, T> {
+                type Output = $ret;
+                #[inline(always)]
+                fn with_simd<S: pulp::Simd>(self, _: S) -> $ret {
+                    let Op { $($arg),* } = self;
+                    $imp($($arg),*)
+                }
+            }
+            pulp::Arch::new().dispatch(Op { $($arg),* })
+        }
+    };
+}
+
+simd_fn! {
+    /// Attention forward (see [`attention_forward_impl`]).
+    fn attention_forward<'a, T>(
+        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
+        erow: Option<&'a [usize]>, edge: &'a [bool], clamp: bool, out: &'a mut [T],
+        msg: Option<&'a mut [T]>,
+    ) -> AttnSaved<T> => attention_forward_impl
+}
+
+simd_fn! {
+    /// Attention backward (see [`attention_backward_impl`]).
+    fn attention_backward<'a, T>(
+        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
+        edge: &'a [bool], saved: &'a AttnSaved<T>, g_out: &'a [T], g_msg: Option<&'a [T]>,
+    ) -> AttnGrads<T> => attention_backward_impl
+}
+
+simd_fn! {
+    /// Position aggregation forward (see [`positions_forward_impl`]).
+    fn positions_forward<'a, T>(
+        b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
+        count: &'a [T],
+    ) -> Vec<T> => positions_forward_impl
+}
+
+simd_fn! {
+    /// Position aggregation backward (see [`positions_backward_impl`]).
+    fn positions_backward<'a, T>(
+        b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
+        count: &'a [T], grad: &'a [T],
+    ) -> (Vec<T>, Vec<T>) => positions_backward_impl
+}
+
+simd_fn! {
+    /// Edge update forward (see [`edge_update_forward_impl`]).
+    fn edge_update_forward<'a, T>(
+        b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T],
+        scale: &'a EdgeScale<'a, T>,
+    ) -> Vec<T> => edge_update_forward_impl
+}
+
+simd_fn! {
+    /// Edge update of a packed symmetric layout (see [`edge_update_packed_impl`]).
+    fn edge_update_packed<'a, T>(
+        b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T], scale: T,
+    ) -> Vec<T> => edge_update_packed_impl
+}
+
+simd_fn! {
+    /// Edge update backward (see [`edge_update_backward_impl`]).
+    fn edge_update_backward<'a, T>(
+        b: usize, n: usize, dd: usize, ua: &'a [T], ub: &'a [T], scale: &'a EdgeScale<'a, T>,
+        grad: &'a [T],
+    ) -> (Vec<T>, Vec<T>, Vec<T>) => edge_update_backward_impl
+}
+
+/// Sizes of one group.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    /// Graphs.
+    pub b: usize,
+    /// Nodes per graph.
+    pub n: usize,
+    /// Heads.
+    pub h: usize,
+    /// Channels per head.
+    pub c: usize,
+}
+
+impl Dims {
+    fn nf(&self) -> usize {
+        self.h * self.c
+    }
+}
+
+/// What the attention forward keeps for its backward.
+pub(crate) struct AttnSaved<T> {
+    /// `[B, n(i), n(j), H]`, 0 off the edges.
+    pub alpha: Vec<T>,
+    /// Logits before the optional clamp (only kept with the clamp), `[B, n, n, H]`.
+    pub logits: Option<Vec<T>>,
+}
+
+/// Attention forward. `q, k, v: [B, n, nf]`, `e0, e1: [B, n, n, nf]`, `edge: [B, n, n]`
+/// (`i → j`). Writes `out: [B, n, nf]` and, if given, `msg: [B, n, n, nf]` (0 off the edges).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn attention_forward_impl<T: Real>(
+    d: Dims,
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    e0: &[T],
+    e1: &[T],
+    erow: Option<&[usize]>,
+    edge: &[bool],
+    clamp: bool,
+    out: &mut [T],
+    mut msg: Option<&mut [T]>,
+) -> AttnSaved<T> {
+    // the row of e0/e1 holding pair p (a packed symmetric layout maps (i, j) and (j, i) to
+    // one row)
+    let er = |p: usize| erow.map_or(p, |m| m[p]) * d.nf();
+    let (n, hh, c, nf) = (d.n, d.h, d.c, d.nf());
+    let scale = T::from_f64((c as f64).sqrt());
+    let mut alpha = vec![T::ZERO; d.b * n * n * hh];
+    let mut logits_keep = clamp.then(|| vec![T::ZERO; d.b * n * n * hh]);
+    let mut logit = vec![T::ZERO; n * hh];
+    let mut t = vec![T::ZERO; nf];
+    let lim = T::from_f64(5.0);
+    for b in 0..d.b {
+        for j in 0..n {
+            let qj = &q[(b * n + j) * nf..(b * n + j + 1) * nf];
+            let edges_j = |i: usize| edge[(b * n + i) * n + j];
+            // logits of the incoming edges
+            for i in (0..n).filter(|&i| edges_j(i)) {
+                let ki = &k[(b * n + i) * nf..(b * n + i + 1) * nf];
+                let p = ((b * n + i) * n + j) * nf;
+                for ((tc, (&qc, &kc)), &ec) in t
+                    .iter_mut()
+                    .zip(qj.iter().zip(ki))
+                    .zip(&e0[er(p / nf)..er(p / nf) + nf])
+                {
+                    *tc = qc * kc * ec;
+                }
+                for (h, (lg, th)) in logit[i * hh..(i + 1) * hh]
+                    .iter_mut()
+                    .zip(t.chunks_exact(c))
+                    .enumerate()
+                {
+                    let mut sum = T::ZERO;
+                    for &x in th {
+                        sum += x;
+                    }
+                    let mut l = sum / scale;
+                    if let Some(keep) = logits_keep.as_mut() {
+                        keep[((b * n + i) * n + j) * hh + h] = l;
+                        if l > lim {
+                            l = lim;
+                        } else if l < -lim {
+                            l = -lim;
+                        }
+                    }
+                    *lg = l;
+                }
+            }
+            // softmax over the sources of each head
+            for h in 0..hh {
+                let mut m: Option<T> = None;
+                for i in (0..n).filter(|&i| edges_j(i)) {
+                    let l = logit[i * hh + h];
+                    m = Some(match m {
+                        Some(x) => x.max(l),
+                        None => l,
+                    });
+                }
+                let Some(m) = m else { continue };
+                let mut sum = T::ZERO;
+                for i in (0..n).filter(|&i| edges_j(i)) {
+                    let ex = (logit[i * hh + h] - m).exp();
+                    alpha[((b * n + i) * n + j) * hh + h] = ex;
+                    sum += ex;
+                }
+                let denom = sum + T::from_f64(1e-16);
+                for i in (0..n).filter(|&i| edges_j(i)) {
+                    let a = &mut alpha[((b * n + i) * n + j) * hh + h];
+                    *a = *a / denom;
+                }
+            }
+            // messages and their sum
+            let oj = &mut out[(b * n + j) * nf..(b * n + j + 1) * nf];
+            oj.iter_mut().for_each(|x| *x = T::ZERO);
+            for i in 0..n {
+                let p = ((b * n + i) * n + j) * nf;
+                if !edges_j(i) {
+                    if let Some(m) = msg.as_deref_mut() {
+                        m[p..p + nf].iter_mut().for_each(|x| *x = T::ZERO);
+                    }
+                    continue;
+                }
+                let vi = &v[(b * n + i) * nf..(b * n + i + 1) * nf];
+                let e = &e1[er(p / nf)..er(p / nf) + nf];
+                let a = &alpha[((b * n + i) * n + j) * hh..((b * n + i) * n + j + 1) * hh];
+                match msg.as_deref_mut() {
+                    Some(m) => {
+                        for ((((mh, oh), vh), eh), &ah) in m[p..p + nf]
+                            .chunks_exact_mut(c)
+                            .zip(oj.chunks_exact_mut(c))
+                            .zip(vi.chunks_exact(c))
+                            .zip(e.chunks_exact(c))
+                            .zip(a)
+                        {
+                            for (((mc, oc), &vc), &ec) in mh.iter_mut().zip(oh).zip(vh).zip(eh) {
+                                let x = vc * ec * ah;
+                                *mc = x;
+                                *oc += x;
+                            }
+                        }
+                    }
+                    None => {
+                        for (((oh, vh), eh), &ah) in oj
+                            .chunks_exact_mut(c)
+                            .zip(vi.chunks_exact(c))
+                            .zip(e.chunks_exact(c))
+                            .zip(a)
+                        {
+                            for ((oc, &vc), &ec) in oh.iter_mut().zip(vh).zip(eh) {
+                                *oc += vc * ec * ah;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    AttnSaved {
+        alpha,
+        logits: logits_keep,
+    }
+}
+
+/// Gradients of the attention.
+pub(crate) struct AttnGrads<T> {
+    pub dq: Vec<T>,
+    pub dk: Vec<T>,
+    pub dv: Vec<T>,
+    pub de0: Vec<T>,
+    pub de1: Vec<T>,
+}
+
+/// Attention backward from `g_out: [B, n, nf]` and, if the messages were used, `g_msg:
+/// [B, n, n, nf]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn attention_backward_impl<T: Real>(
+    d: Dims,
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    e0: &[T],
+    e1: &[T],
+    edge: &[bool],
+    saved: &AttnSaved<T>,
+    g_out: &[T],
+    g_msg: Option<&[T]>,
+) -> AttnGrads<T> {
+    let (n, hh, c, nf) = (d.n, d.h, d.c, d.nf());
+    let scale = T::from_f64((c as f64).sqrt());
+    let lim = T::from_f64(5.0);
+    let mut dq = vec![T::ZERO; d.b * n * nf];
+    let mut dk = vec![T::ZERO; d.b * n * nf];
+    let mut dv = vec![T::ZERO; d.b * n * nf];
+    let mut de0 = vec![T::ZERO; d.b * n * n * nf];
+    let mut de1 = vec![T::ZERO; d.b * n * n * nf];
+    let mut dalpha = vec![T::ZERO; n * hh];
+    let mut g = vec![T::ZERO; nf];
+    for b in 0..d.b {
+        let edges_j = |i: usize, j: usize| edge[(b * n + i) * n + j];
+        for j in 0..n {
+            let go = &g_out[(b * n + j) * nf..(b * n + j + 1) * nf];
+            // ∂α and the gradients of v and E1
+            for i in (0..n).filter(|&i| edges_j(i, j)) {
+                let p = ((b * n + i) * n + j) * nf;
+                match g_msg {
+                    Some(gm) => {
+                        for ((x, &a), &bb) in g.iter_mut().zip(go).zip(&gm[p..p + nf]) {
+                            *x = a + bb;
+                        }
+                    }
+                    None => g.copy_from_slice(go),
+                }
+                let a = &saved.alpha[((b * n + i) * n + j) * hh..((b * n + i) * n + j + 1) * hh];
+                let vi = &v[(b * n + i) * nf..(b * n + i + 1) * nf];
+                let dvi = &mut dv[(b * n + i) * nf..(b * n + i + 1) * nf];
+                for (((((gh, vh), dvh), eh), deh), (&ah, da)) in g
+                    .chunks_exact(c)
+                    .zip(vi.chunks_exact(c))
+                    .zip(dvi.chunks_exact_mut(c))
+                    .zip(e1[p..p + nf].chunks_exact(c))
+                    .zip(de1[p..p + nf].chunks_exact_mut(c))
+                    .zip(a.iter().zip(&mut dalpha[i * hh..(i + 1) * hh]))
+                {
+                    let mut s = T::ZERO;
+                    for ((((&gc, &vc), dvc), &ec), dec) in gh
+                        .iter()
+                        .zip(vh)
+                        .zip(dvh.iter_mut())
+                        .zip(eh)
+                        .zip(deh.iter_mut())
+                    {
+                        let gv = gc * vc;
+                        s += gv * ec;
+                        *dvc += gc * ec * ah;
+                        *dec = gv * ah;
+                    }
+                    *da = s;
+                }
+            }
+            // softmax backward: ∂logit = α(∂α − Σ α ∂α), then the 1/√C of the logit
+            for h in 0..hh {
+                let mut s = T::ZERO;
+                for i in (0..n).filter(|&i| edges_j(i, j)) {
+                    s += saved.alpha[((b * n + i) * n + j) * hh + h] * dalpha[i * hh + h];
+                }
+                for i in (0..n).filter(|&i| edges_j(i, j)) {
+                    let idx = ((b * n + i) * n + j) * hh + h;
+                    let mut dl = saved.alpha[idx] * (dalpha[i * hh + h] - s);
+                    if let Some(l) = &saved.logits {
+                        if l[idx] > lim || l[idx] < -lim {
+                            dl = T::ZERO;
+                        }
+                    }
+                    dalpha[i * hh + h] = dl / scale;
+                }
+            }
+            // gradients of q, k and E0
+            let qj = &q[(b * n + j) * nf..(b * n + j + 1) * nf];
+            let dqj = &mut dq[(b * n + j) * nf..(b * n + j + 1) * nf];
+            for i in (0..n).filter(|&i| edges_j(i, j)) {
+                let p = ((b * n + i) * n + j) * nf;
+                let ki = &k[(b * n + i) * nf..(b * n + i + 1) * nf];
+                let dki = &mut dk[(b * n + i) * nf..(b * n + i + 1) * nf];
+                for (((((qh, kh), eh), deh), (dqh, dkh)), &f) in qj
+                    .chunks_exact(c)
+                    .zip(ki.chunks_exact(c))
+                    .zip(e0[p..p + nf].chunks_exact(c))
+                    .zip(de0[p..p + nf].chunks_exact_mut(c))
+                    .zip(dqj.chunks_exact_mut(c).zip(dki.chunks_exact_mut(c)))
+                    .zip(&dalpha[i * hh..(i + 1) * hh])
+                {
+                    for (((((&qc, &kc), &ec), dec), dqc), dkc) in qh
+                        .iter()
+                        .zip(kh)
+                        .zip(eh)
+                        .zip(deh.iter_mut())
+                        .zip(dqh.iter_mut())
+                        .zip(dkh.iter_mut())
+                    {
+                        *dec = f * qc * kc;
+                        *dqc += f * kc * ec;
+                        *dkc += f * qc * ec;
+                    }
+                }
+            }
+        }
+    }
+    AttnGrads {
+        dq,
+        dk,
+        dv,
+        de0,
+        de1,
+    }
+}
+
+/// Position aggregation forward: `out[b, j] = Σ_{i → j} pos[b, i] ⊙ lp[b, i, j] / count[b, j]`
+/// (`pos: [B, n, p]`, `lp: [B, n, n, p]`, `count`: in-degrees at least 1, `[B, n]`).
+#[inline(always)]
+fn positions_forward_impl<T: Real>(
+    b: usize,
+    n: usize,
+    pc: usize,
+    pos: &[T],
+    lp: &[T],
+    edge: &[bool],
+    count: &[T],
+) -> Vec<T> {
+    let mut out = vec![T::ZERO; b * n * pc];
+    for g in 0..b {
+        for j in 0..n {
+            let o = &mut out[(g * n + j) * pc..(g * n + j + 1) * pc];
+            for i in (0..n).filter(|&i| edge[(g * n + i) * n + j]) {
+                let p = ((g * n + i) * n + j) * pc;
+                for ((oc, &a), &l) in o
+                    .iter_mut()
+                    .zip(&pos[(g * n + i) * pc..(g * n + i + 1) * pc])
+                    .zip(&lp[p..p + pc])
+                {
+                    *oc += a * l;
+                }
+            }
+            let cnt = count[g * n + j];
+            o.iter_mut().for_each(|x| *x = *x / cnt);
+        }
+    }
+    out
+}
+
+/// Position aggregation backward from `g: [B, n, p]`: `(∂pos, ∂lp)`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn positions_backward_impl<T: Real>(
+    b: usize,
+    n: usize,
+    pc: usize,
+    pos: &[T],
+    lp: &[T],
+    edge: &[bool],
+    count: &[T],
+    grad: &[T],
+) -> (Vec<T>, Vec<T>) {
+    let mut dpos = vec![T::ZERO; b * n * pc];
+    let mut dlp = vec![T::ZERO; b * n * n * pc];
+    let mut gj = vec![T::ZERO; pc];
+    for g in 0..b {
+        for j in 0..n {
+            let cnt = count[g * n + j];
+            for (x, &y) in gj
+                .iter_mut()
+                .zip(&grad[(g * n + j) * pc..(g * n + j + 1) * pc])
+            {
+                *x = y / cnt;
+            }
+            for i in (0..n).filter(|&i| edge[(g * n + i) * n + j]) {
+                let p = ((g * n + i) * n + j) * pc;
+                let pi = &pos[(g * n + i) * pc..(g * n + i + 1) * pc];
+                for ((x, &a), &gg) in dlp[p..p + pc].iter_mut().zip(pi).zip(&gj) {
+                    *x = a * gg;
+                }
+                let dpi = &mut dpos[(g * n + i) * pc..(g * n + i + 1) * pc];
+                for ((x, &l), &gg) in dpi.iter_mut().zip(&lp[p..p + pc]).zip(&gj) {
+                    *x += l * gg;
+                }
+            }
+        }
+    }
+    (dpos, dlp)
+}
+
+/// `x·σ(x)`.
+#[inline(always)]
+fn silu<T: Real>(x: T) -> T {
+    x / (T::ONE + (-x).exp())
+}
+
+/// The scale of the edge update: one factor for every pair, or per entry (dropout).
+pub(crate) enum EdgeScale<'a, T> {
+    /// `1/√2` everywhere (eval).
+    Uniform(T),
+    /// The dropout mask times `1/(1 − p)/√2`, `[B, n, n, nf]`.
+    PerEntry(&'a [T]),
+}
+
+/// Edge update forward: `out[b, i, j] = (dense[b, i, j] + SiLU(ua[b, j] + ub[b, i]))·m`
+/// (`ua, ub: [B, n, d]`, `dense: [B, n, n, d]`).
+#[inline(always)]
+fn edge_update_forward_impl<T: Real>(
+    b: usize,
+    n: usize,
+    dd: usize,
+    dense: &[T],
+    ua: &[T],
+    ub: &[T],
+    scale: &EdgeScale<'_, T>,
+) -> Vec<T> {
+    let mut out = vec![T::ZERO; b * n * n * dd];
+    for g in 0..b {
+        for i in 0..n {
+            let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
+            for j in 0..n {
+                let uaj = &ua[(g * n + j) * dd..(g * n + j + 1) * dd];
+                let p = ((g * n + i) * n + j) * dd;
+                let o = &mut out[p..p + dd];
+                let e = &dense[p..p + dd];
+                match scale {
+                    EdgeScale::Uniform(s) => {
+                        for (((oc, &ec), &a), &bb) in o.iter_mut().zip(e).zip(uaj).zip(ubi) {
+                            *oc = (ec + silu(a + bb)) * *s;
+                        }
+                    }
+                    EdgeScale::PerEntry(m) => {
+                        for ((((oc, &ec), &a), &bb), &mc) in
+                            o.iter_mut().zip(e).zip(uaj).zip(ubi).zip(&m[p..p + dd])
+                        {
+                            *oc = (ec + silu(a + bb)) * mc;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The number of pairs `i ≤ j` of `n` nodes (the packed layout of a symmetric pair tensor).
+pub(crate) fn packed_pairs(n: usize) -> usize {
+    n * (n + 1) / 2
+}
+
+/// Row of the pair `(i, j)`, `i ≤ j`, in the packed upper triangle of `n` nodes.
+#[inline(always)]
+pub(crate) fn packed_row(n: usize, i: usize, j: usize) -> usize {
+    // rows 0..i hold n, n − 1, …, n − i + 1 pairs
+    i * n - i * (i + 1) / 2 + j
+}
+
+/// Edge update of a symmetric pair tensor stored as its upper triangle (`[B, n(n+1)/2, d]`,
+/// rows by [`packed_row`]), without dropout: for `i ≤ j`,
+/// `out = (dense + SiLU(ua_j + ub_i))·scale` (evaluation of a symmetric state, where the
+/// pair `(j, i)` has the same value).
+#[inline(always)]
+fn edge_update_packed_impl<T: Real>(
+    b: usize,
+    n: usize,
+    dd: usize,
+    dense: &[T],
+    ua: &[T],
+    ub: &[T],
+    scale: T,
+) -> Vec<T> {
+    let u = packed_pairs(n);
+    let mut out = Vec::with_capacity(b * u * dd);
+    for g in 0..b {
+        for i in 0..n {
+            let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
+            for j in i..n {
+                let uaj = &ua[(g * n + j) * dd..(g * n + j + 1) * dd];
+                let p = (g * u + packed_row(n, i, j)) * dd;
+                out.extend(
+                    dense[p..p + dd]
+                        .iter()
+                        .zip(uaj)
+                        .zip(ubi)
+                        .map(|((&e, &a), &bb)| (e + silu(a + bb)) * scale),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Edge update backward from `grad: [B, n, n, d]`: `(∂dense, ∂ua, ∂ub)`.
+#[inline(always)]
+fn edge_update_backward_impl<T: Real>(
+    b: usize,
+    n: usize,
+    dd: usize,
+    ua: &[T],
+    ub: &[T],
+    scale: &EdgeScale<'_, T>,
+    grad: &[T],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let mut ddense = vec![T::ZERO; b * n * n * dd];
+    let mut dua = vec![T::ZERO; b * n * dd];
+    let mut dub = vec![T::ZERO; b * n * dd];
+    let mut ones = Vec::new();
+    if let EdgeScale::Uniform(s) = scale {
+        ones = vec![*s; dd];
+    }
+    for g in 0..b {
+        for i in 0..n {
+            let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
+            let dubi = &mut dub[(g * n + i) * dd..(g * n + i + 1) * dd];
+            for j in 0..n {
+                let p = ((g * n + i) * n + j) * dd;
+                let uaj = &ua[(g * n + j) * dd..(g * n + j + 1) * dd];
+                let duaj = &mut dua[(g * n + j) * dd..(g * n + j + 1) * dd];
+                let m = match scale {
+                    EdgeScale::Uniform(_) => ones.as_slice(),
+                    EdgeScale::PerEntry(m) => &m[p..p + dd],
+                };
+                for (((((dc, &gc), &mc), (&a, &bb)), dac), dbc) in ddense[p..p + dd]
+                    .iter_mut()
+                    .zip(&grad[p..p + dd])
+                    .zip(m)
+                    .zip(uaj.iter().zip(ubi))
+                    .zip(duaj.iter_mut())
+                    .zip(dubi.iter_mut())
+                {
+                    let gg = gc * mc;
+                    *dc = gg;
+                    let x = a + bb;
+                    let sg = T::ONE / (T::ONE + (-x).exp());
+                    let dpre = gg * (sg * (T::ONE + x * (T::ONE - sg)));
+                    *dac += dpre;
+                    *dbc += dpre;
+                }
+            }
+        }
+    }
+    (ddense, dua, dub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use tch::{Device, Kind, Tensor};
+
+    fn rand_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
+        (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    fn t(v: &[f64], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(v).view(shape).set_requires_grad(true)
+    }
+
+    fn vals(x: &Tensor) -> Vec<f64> {
+        Vec::<f64>::try_from(&x.detach().contiguous().view([-1])).unwrap()
+    }
+
+    fn close(a: &[f64], b: &[f64], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: length");
+        let m = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-300);
+        let e = a
+            .iter()
+            .zip(b)
+            .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()));
+        assert!(
+            e <= 1e-12 * m.max(1.0),
+            "{what}: max error {e:e} (max {m:e})"
+        );
+    }
+
+    /// The attention as libtorch ops (the layer's autograd formulation).
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        d: Dims,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        e0: &Tensor,
+        e1: &Tensor,
+        edge: &Tensor,
+        clamp: bool,
+    ) -> (Tensor, Tensor) {
+        let (b, n, hh, c) = (d.b as i64, d.n as i64, d.h as i64, d.c as i64);
+        let qg = q.view([b, 1, n, hh, c]);
+        let kg = k.view([b, n, 1, hh, c]);
+        let vg = v.view([b, n, 1, hh, c]);
+        let mut logits = ((qg * kg) * e0.view([b, n, n, hh, c])).sum_dim_intlist(
+            [-1i64].as_slice(),
+            false,
+            Kind::Double,
+        ) / (c as f64).sqrt();
+        if clamp {
+            logits = logits.clamp(-5.0, 5.0);
+        }
+        let mask = edge.view([b, n, n, 1]);
+        let not = mask.logical_not();
+        let mx = tch::no_grad(|| {
+            let m = logits
+                .detach()
+                .masked_fill(&not, f64::NEG_INFINITY)
+                .amax([1i64].as_slice(), true);
+            m.masked_fill(&m.isinf(), 0.0)
+        });
+        let ex = (&logits - mx).masked_fill(&not, 0.0).exp() * mask.to_kind(Kind::Double);
+        let alpha = &ex / (ex.sum_dim_intlist([1i64].as_slice(), true, Kind::Double) + 1e-16);
+        let msg = (vg * e1.view([b, n, n, hh, c])) * alpha.unsqueeze(-1);
+        let out = msg.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+        (out.view([b, n, hh * c]), msg.view([b, n, n, hh * c]))
+    }
+
+    #[test]
+    fn packed_rows_enumerate_the_upper_triangle() {
+        for n in 1..7 {
+            let rows: Vec<usize> = (0..n)
+                .flat_map(|i| (i..n).map(move |j| packed_row(n, i, j)))
+                .collect();
+            assert_eq!(rows, (0..packed_pairs(n)).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn exp_f32_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let want = f64::from(x).exp();
+            let got = f64::from(exp_f32(x));
+            worst = worst.max((got - want).abs() / want);
+            x += 0.0137;
+        }
+        assert!(worst < 2e-7, "relative error {worst:e}");
+        assert!(exp_f32(-200.0) >= 0.0 && exp_f32(200.0).is_finite());
+    }
+
+    #[test]
+    fn attention_matches_autograd() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (clamp, with_msg) in [(false, true), (true, true), (false, false)] {
+            let d = Dims {
+                b: 2,
+                n: 5,
+                h: 2,
+                c: 3,
+            };
+            let nf = d.h * d.c;
+            let (nn, pp) = (d.b * d.n * nf, d.b * d.n * d.n * nf);
+            let scale = if clamp { 4.0 } else { 1.0 };
+            let qv: Vec<f64> = rand_vec(&mut rng, nn).iter().map(|x| x * scale).collect();
+            let kv = rand_vec(&mut rng, nn);
+            let vv = rand_vec(&mut rng, nn);
+            let e0v: Vec<f64> = rand_vec(&mut rng, pp).iter().map(|x| x * scale).collect();
+            let e1v = rand_vec(&mut rng, pp);
+            // a node (j = 3 of graph 1) without incoming edges
+            let edge: Vec<bool> = (0..d.b * d.n * d.n)
+                .map(|p| {
+                    let (g, j) = (p / (d.n * d.n), p % d.n);
+                    !(g == 1 && j == 3) && rng.gen_bool(0.7)
+                })
+                .collect();
+            let (b, n) = (d.b as i64, d.n as i64);
+            let (q, k, v) = (
+                t(&qv, &[b, n, nf as i64]),
+                t(&kv, &[b, n, nf as i64]),
+                t(&vv, &[b, n, nf as i64]),
+            );
+            let (e0, e1) = (
+                t(&e0v, &[b, n, n, nf as i64]),
+                t(&e1v, &[b, n, n, nf as i64]),
+            );
+            let edge_t = Tensor::from_slice(&edge).view([b, n, n]);
+            let (out_r, msg_r) = reference(d, &q, &k, &v, &e0, &e1, &edge_t, clamp);
+            let mut out = vec![0.0; nn];
+            let mut msg = vec![0.0; pp];
+            let saved = attention_forward(
+                d,
+                &qv,
+                &kv,
+                &vv,
+                &e0v,
+                &e1v,
+                None,
+                &edge,
+                clamp,
+                &mut out,
+                with_msg.then_some(msg.as_mut_slice()),
+            );
+            close(&out, &vals(&out_r), "out");
+            if with_msg {
+                close(&msg, &vals(&msg_r), "msg");
+            }
+            let go = rand_vec(&mut rng, nn);
+            let gm = rand_vec(&mut rng, pp);
+            let mut root =
+                (&out_r * Tensor::from_slice(&go).view([b, n, nf as i64])).sum(Kind::Double);
+            if with_msg {
+                root +=
+                    (&msg_r * Tensor::from_slice(&gm).view([b, n, n, nf as i64])).sum(Kind::Double);
+            }
+            let want = Tensor::run_backward(&[&root], &[&q, &k, &v, &e0, &e1], false, false);
+            let g = attention_backward(
+                d,
+                &qv,
+                &kv,
+                &vv,
+                &e0v,
+                &e1v,
+                &edge,
+                &saved,
+                &go,
+                with_msg.then_some(gm.as_slice()),
+            );
+            for (name, got, w) in [
+                ("dq", &g.dq, &want[0]),
+                ("dk", &g.dk, &want[1]),
+                ("dv", &g.dv, &want[2]),
+                ("de0", &g.de0, &want[3]),
+                ("de1", &g.de1, &want[4]),
+            ] {
+                close(got, &vals(w), name);
+            }
+        }
+    }
+
+    #[test]
+    fn positions_and_edge_update_match_autograd() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let (b, n, pc) = (2usize, 4usize, 3usize);
+        let edge: Vec<bool> = (0..b * n * n).map(|_| rng.gen_bool(0.6)).collect();
+        let edge_t = Tensor::from_slice(&edge).view([b as i64, n as i64, n as i64]);
+        let count = edge_t
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Double)
+            .clamp_min(1.0);
+        let countv = vals(&count);
+        let posv = rand_vec(&mut rng, b * n * pc);
+        let lpv = rand_vec(&mut rng, b * n * n * pc);
+        let (bi, ni, pi) = (b as i64, n as i64, pc as i64);
+        let pos = t(&posv, &[bi, ni, pi]);
+        let lp = t(&lpv, &[bi, ni, ni, pi]);
+        let lpm = &lp * edge_t.unsqueeze(-1).to_kind(Kind::Double);
+        let want = (pos.view([bi, ni, 1, pi]) * lpm).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Double,
+        ) / count.unsqueeze(-1);
+        let got = positions_forward(b, n, pc, &posv, &lpv, &edge, &countv);
+        close(&got, &vals(&want), "positions");
+        let g = rand_vec(&mut rng, b * n * pc);
+        let root = (&want * Tensor::from_slice(&g).view([bi, ni, pi])).sum(Kind::Double);
+        let w = Tensor::run_backward(&[&root], &[&pos, &lp], false, false);
+        let (dpos, dlp) = positions_backward(b, n, pc, &posv, &lpv, &edge, &countv, &g);
+        close(&dpos, &vals(&w[0]), "dpos");
+        close(&dlp, &vals(&w[1]), "dlp");
+
+        let dd = 3usize;
+        let di = dd as i64;
+        let densev = rand_vec(&mut rng, b * n * n * dd);
+        let uav: Vec<f64> = rand_vec(&mut rng, b * n * dd)
+            .iter()
+            .map(|x| 3.0 * x)
+            .collect();
+        let ubv = rand_vec(&mut rng, b * n * dd);
+        let maskv: Vec<f64> = (0..b * n * n * dd)
+            .map(|_| if rng.gen_bool(0.9) { 0.7 } else { 0.0 })
+            .collect();
+        for per_entry in [false, true] {
+            let (dense, ua, ub) = (
+                t(&densev, &[bi, ni, ni, di]),
+                t(&uav, &[bi, ni, di]),
+                t(&ubv, &[bi, ni, di]),
+            );
+            let pre = ua.view([bi, 1, ni, di]) + ub.view([bi, ni, 1, di]);
+            let sum = &dense + pre.silu();
+            let (want, scale) = if per_entry {
+                (
+                    sum * Tensor::from_slice(&maskv).view([bi, ni, ni, di]),
+                    EdgeScale::PerEntry(maskv.as_slice()),
+                )
+            } else {
+                (
+                    sum / std::f64::consts::SQRT_2,
+                    EdgeScale::Uniform(1.0 / std::f64::consts::SQRT_2),
+                )
+            };
+            let got = edge_update_forward(b, n, dd, &densev, &uav, &ubv, &scale);
+            close(&got, &vals(&want), "edge update");
+            let g = rand_vec(&mut rng, b * n * n * dd);
+            let root = (&want * Tensor::from_slice(&g).view([bi, ni, ni, di])).sum(Kind::Double);
+            let w = Tensor::run_backward(&[&root], &[&dense, &ua, &ub], false, false);
+            let (dde, dua, dub) = edge_update_backward(b, n, dd, &uav, &ubv, &scale, &g);
+            close(&dde, &vals(&w[0]), "ddense");
+            close(&dua, &vals(&w[1]), "dua");
+            close(&dub, &vals(&w[2]), "dub");
+        }
+        let _ = Device::Cpu;
+    }
+}
