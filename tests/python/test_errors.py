@@ -87,6 +87,8 @@ def test_edge_lists(gm):
     assert "pass edge_index.T" in msg, msg
     msg = err(gm, gm.evaluate, GOOD, [(-2, [])])
     assert msg.startswith("generated[0]: negative node count -2"), msg
+    msg = err(gm, gm.evaluate, GOOD, [(3, []), (2**40, [])])
+    assert msg.startswith("generated[1]: 1099511627776 nodes, more than the 16777216"), msg
     assert "is not a graph" in err(gm, gm.evaluate, GOOD, [3.5])
     assert "a str is not a graph" in err(gm, gm.evaluate, GOOD, ["abc"])
     msg = err(gm, gm.evaluate, GOOD, nx.path_graph(3))

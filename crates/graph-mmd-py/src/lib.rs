@@ -13,6 +13,7 @@ use graph_mmd::{
     evaluate as mmd_evaluate, parse_kernel, sample_quality as mmd_quality, EvalConfig,
     IsolatedNodes, MmdError, Protocol, Statistic, Validity,
 };
+use graph_tensor::io::MAX_NODES;
 use graph_tensor::Graph;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -88,6 +89,11 @@ fn build_graph(name: &str, i: usize, n: i64, pairs: &[(i64, i64)]) -> Result<Gra
     let at = |msg: String| format!("{name}[{i}]: {msg}");
     if n < 0 {
         return Err(at(format!("negative node count {n}")));
+    }
+    if n as u64 > MAX_NODES as u64 {
+        return Err(at(format!(
+            "{n} nodes, more than the {MAX_NODES} graphdiff accepts (as its file readers)"
+        )));
     }
     let n = n as usize;
     let edges = check_edges(n, pairs).map_err(at)?;
