@@ -235,7 +235,7 @@ fn config_errors_name_the_json_path() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "unknown model `no-such-model`; the models are: edp-gnn, erdos-renyi",
+            "unknown model `no-such-model`; the models are: edp-gnn, graph-ddpm, graph-gdp, erdos-renyi",
         ));
     assert!(
         !run.exists(),
