@@ -634,20 +634,21 @@ fn edge_update_packed_impl<T: Real>(
     scale: T,
 ) -> Vec<T> {
     let u = packed_pairs(n);
-    let mut out = Vec::with_capacity(b * u * dd);
+    let mut out = vec![T::ZERO; b * u * dd];
     for g in 0..b {
         for i in 0..n {
             let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
             for j in i..n {
                 let uaj = &ua[(g * n + j) * dd..(g * n + j + 1) * dd];
                 let p = (g * u + packed_row(n, i, j)) * dd;
-                out.extend(
-                    dense[p..p + dd]
-                        .iter()
-                        .zip(uaj)
-                        .zip(ubi)
-                        .map(|((&e, &a), &bb)| (e + silu(a + bb)) * scale),
-                );
+                for (((oc, &e), &a), &bb) in out[p..p + dd]
+                    .iter_mut()
+                    .zip(&dense[p..p + dd])
+                    .zip(uaj)
+                    .zip(ubi)
+                {
+                    *oc = (e + silu(a + bb)) * scale;
+                }
             }
         }
     }
