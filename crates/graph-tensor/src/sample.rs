@@ -117,10 +117,45 @@ pub fn sample_graphs<M: DiffusionModel>(
     device: Device,
     progress: &mut dyn FnMut(SampleProgress),
 ) -> Result<Vec<Graph>, ModelError> {
+    sample_graph_range(
+        model,
+        node_counts,
+        count,
+        seed,
+        0..count,
+        batch_size,
+        device,
+        progress,
+    )
+}
+
+/// Graphs `range` of a request for `count` graphs from `seed`: exactly those graphs of
+/// [`sample_graphs`]`(count, seed)` (each graph depends only on the plan's node count and
+/// seed for its index), so the parts of a request sampled separately — on other machines,
+/// for `graphdiff sample --shard` — and put together in order are the whole request.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_graph_range<M: DiffusionModel>(
+    model: &M,
+    node_counts: &NodeCountDistribution,
+    count: usize,
+    seed: u64,
+    range: std::ops::Range<usize>,
+    batch_size: usize,
+    device: Device,
+    progress: &mut dyn FnMut(SampleProgress),
+) -> Result<Vec<Graph>, ModelError> {
     if batch_size == 0 {
         return Err(ModelError::Invalid("batch size must be at least 1".into()));
     }
+    if range.start > range.end || range.end > count {
+        return Err(ModelError::Invalid(format!(
+            "graphs {}..{} are not part of a request for {count}",
+            range.start, range.end
+        )));
+    }
     let (counts, seeds) = sample_plan(node_counts, count, seed);
+    let (counts, seeds) = (&counts[range.clone()], &seeds[range.clone()]);
+    let count = range.len();
     let mut out = Vec::with_capacity(count);
     for (c, s) in counts.chunks(batch_size).zip(seeds.chunks(batch_size)) {
         let done = out.len();

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod plot;
 
 /// `--version`: the evaluation-only build says so.
 #[cfg(feature = "torch")]
@@ -39,6 +40,8 @@ enum Command {
     Stats(cmd::stats::Args),
     /// Evaluate generated graphs against reference graphs (MMD, uniqueness, novelty, validity).
     Eval(cmd::eval::Args),
+    /// Draw graphs or training curves as SVG.
+    Plot(cmd::plot::Args),
     /// Train a model into a run directory (config, metrics, checkpoints; resumable).
     #[cfg(feature = "torch")]
     Train(cmd::train::Args),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
         #[cfg(feature = "torch")]
         Command::Train(a) => cmd::train::run(a),
         #[cfg(feature = "torch")]

@@ -238,9 +238,10 @@ pub(crate) fn read<R: BufRead>(reader: R, name: &Path) -> Result<Vec<Graph>, IoE
     Ok(graphs)
 }
 
-/// Writes graphs as a headed edge list (see the module docs).
-pub(crate) fn write<W: Write>(w: &mut W, graphs: &[Graph]) -> io::Result<()> {
-    for (i, g) in graphs.iter().enumerate() {
+/// Writes graphs as a headed edge list (see the module docs), numbering them from `first`
+/// (a file continuing another starts with the separating blank line).
+pub(crate) fn write<W: Write>(w: &mut W, graphs: &[Graph], first: usize) -> io::Result<()> {
+    for (i, g) in graphs.iter().enumerate().map(|(i, g)| (i + first, g)) {
         if i > 0 {
             writeln!(w)?;
         }

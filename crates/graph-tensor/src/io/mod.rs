@@ -671,15 +671,36 @@ pub struct WriteOptions {
     /// byte-identical to networkx's `write_graph6(G, path)` / `write_sparse6(G, path)`.
     /// Ignored by the other formats.
     pub header: bool,
+    /// Index of the first graph written, for a file that continues another (a shard of a
+    /// larger set): with `first_index > 0` graph6 / sparse6 write no header and an edge list
+    /// starts with the blank line that separates it from the previous graph and numbers its
+    /// blocks from `first_index`, so that the shards of a set, concatenated in order, are
+    /// byte-identical to the set written at once. Default 0.
+    pub first_index: usize,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { header: true }
+        WriteOptions {
+            header: true,
+            first_index: 0,
+        }
     }
 }
 
 impl WriteOptions {
+    /// Sets [`WriteOptions::first_index`].
+    pub fn first_index(mut self, index: usize) -> Self {
+        self.first_index = index;
+        self
+    }
+
+    /// Whether the format's files can be concatenated graph by graph (graph6, sparse6, edge
+    /// lists and JSON lines can; node-link JSON and npz are one container each).
+    pub fn concatenable(format: GraphFormat) -> bool {
+        !matches!(format, GraphFormat::NodeLinkJson | GraphFormat::Npz)
+    }
+
     /// Sets [`WriteOptions::header`].
     pub fn header(mut self, on: bool) -> Self {
         self.header = on;
@@ -730,11 +751,18 @@ pub fn write_graphs_to_with<W: Write + ?Sized>(
     check_encodable(format, graphs).map_err(|(graph, err)| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("graph {graph}: {err}"))
     })?;
+    if options.first_index > 0 && !WriteOptions::concatenable(format) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{format} files cannot continue another file (first_index > 0)"),
+        ));
+    }
+    let header = options.header && options.first_index == 0;
     let mut w = BufWriter::new(w);
     match format {
-        GraphFormat::Graph6 => graph6::write(&mut w, graphs, options.header)?,
-        GraphFormat::Sparse6 => sparse6::write(&mut w, graphs, options.header)?,
-        GraphFormat::EdgeList => edgelist::write(&mut w, graphs)?,
+        GraphFormat::Graph6 => graph6::write(&mut w, graphs, header)?,
+        GraphFormat::Sparse6 => sparse6::write(&mut w, graphs, header)?,
+        GraphFormat::EdgeList => edgelist::write(&mut w, graphs, options.first_index)?,
         GraphFormat::JsonLines => jsonl::write(&mut w, graphs)?,
         GraphFormat::NodeLinkJson => nodelink::write(&mut w, graphs)?,
         GraphFormat::Npz => npz::write(&mut w, graphs)?,
@@ -758,6 +786,12 @@ fn check_encodable(format: GraphFormat, graphs: &[Graph]) -> Result<(), (usize, 
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (`<path>.tmp` in the same folder, synced, then
+/// renamed): a reader never sees a half-written file, and on failure `path` is untouched.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomic(path, |w| w.write_all(bytes))
 }
 
 /// Writes `path` atomically: `<path>.tmp` in the same folder, flushed and synced, then renamed.

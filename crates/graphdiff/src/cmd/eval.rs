@@ -30,16 +30,17 @@ sampled (alias: graphgdp)\n\n\
 Eigenvalues are clipped into [0, 2] before binning and the EMD is exact (no pyemd \
 quantisation); both choices are stated in the output. Also reported: uniqueness (isomorphism \
 classes among the generated graphs), novelty against --train, validity (--validity) and V.U.N.",
-    after_help = "Examples:\n  graphdiff eval --ref test.g6 --gen samples.g6\n  graphdiff eval --ref test.g6 --gen samples.g6 --protocol gran --metrics degree,orbit\n  graphdiff eval --ref test.g6 --gen samples.g6 --train train.g6 --validity planar --json out.json\n  graphdiff eval --ref test.g6 --gen samples.g6 --kernel orbit=tv:30 --keep-isolated"
+    after_help = "Examples:\n  graphdiff eval --ref test.g6 --gen samples.g6\n  graphdiff eval --ref test.g6 --gen samples.g6 --protocol gran --metrics degree,orbit\n  graphdiff eval --ref test.g6 --gen samples.g6 --train train.g6 --validity planar --json out.json\n  graphdiff eval --ref test.g6 --gen samples.g6 --kernel orbit=tv:30 --keep-isolated\n  graphdiff eval --ref test.g6 --gen part-*.g6   (the shards of graphdiff sample --shard, as one set)"
 )]
 pub struct Args {
     /// Reference graphs (usually the test split), any format graph-tensor reads.
     #[arg(long = "ref", value_name = "FILE")]
     pub reference: PathBuf,
 
-    /// Generated graphs.
-    #[arg(long = "gen", value_name = "FILE")]
-    pub generated: PathBuf,
+    /// Generated graphs: one file or several (e.g. the shards of `graphdiff sample --shard`,
+    /// `--gen part-*.g6`), read in the order given and evaluated as one set.
+    #[arg(long = "gen", value_name = "FILE", required = true, num_args = 1..)]
+    pub generated: Vec<PathBuf>,
 
     /// Training graphs: enables novelty (and V.U.N. with --validity).
     #[arg(long, value_name = "FILE")]
@@ -91,7 +92,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct JsonOut<'a> {
     reference_file: String,
-    generated_file: String,
+    generated_files: Vec<String>,
     train_file: Option<String>,
     report: &'a Report,
     quality: &'a QualityReport,
@@ -99,12 +100,20 @@ struct JsonOut<'a> {
     threads: usize,
 }
 
-fn read(path: &Path, format: Option<GraphFormat>, what: &str) -> Result<Vec<Graph>> {
-    let graphs = match format {
+/// The graphs of a file, possibly none.
+fn read_any(path: &Path, format: Option<GraphFormat>, what: &str) -> Result<Vec<Graph>> {
+    if format.is_none() && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Ok(Vec::new()); // an empty shard: nothing to recognise the format from
+    }
+    match format {
         Some(f) => read_graphs_as(path, f),
         None => read_graphs_detect(path, None).map(|(g, _)| g),
     }
-    .with_context(|| format!("reading the {what} graphs"))?;
+    .with_context(|| format!("reading the {what} graphs"))
+}
+
+fn read(path: &Path, format: Option<GraphFormat>, what: &str) -> Result<Vec<Graph>> {
+    let graphs = read_any(path, format, what)?;
     if graphs.is_empty() {
         bail!("{}: the {what} set is empty", path.display());
     }
@@ -162,7 +171,17 @@ pub fn run(args: Args) -> Result<()> {
         b.build().context("starting the worker threads")?
     };
     let reference = read(&args.reference, args.format, "reference")?;
-    let generated = read(&args.generated, args.format, "generated")?;
+    // Several files are one set (e.g. shards, of which some may be empty).
+    let mut generated = Vec::new();
+    for path in &args.generated {
+        generated.extend(read_any(path, args.format, "generated")?);
+    }
+    if generated.is_empty() {
+        bail!(
+            "the generated set is empty ({} file(s))",
+            args.generated.len()
+        );
+    }
     let train = match &args.train {
         Some(p) => Some(read(p, args.format, "training")?),
         None => None,
@@ -184,7 +203,11 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.json {
         let j = JsonOut {
             reference_file: args.reference.display().to_string(),
-            generated_file: args.generated.display().to_string(),
+            generated_files: args
+                .generated
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
             train_file: args.train.as_ref().map(|p| p.display().to_string()),
             report: &report,
             quality: &quality,
@@ -216,7 +239,11 @@ fn print_table(
     writeln!(
         out,
         "generated     {} ({} graphs, {} empty dropped)",
-        args.generated.display(),
+        args.generated
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         r.n_generated,
         r.generated_empty_dropped
     )?;

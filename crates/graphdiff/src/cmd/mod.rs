@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod eval;
 #[cfg(feature = "torch")]
 pub mod models;
+pub mod plot;
 #[cfg(feature = "torch")]
 pub mod sample;
 pub mod stats;

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use graph_tensor::checkpoint::{best_checkpoint, latest_checkpoint, read_checkpoint, Checkpoint};
-use graph_tensor::io::{write_graphs, GraphFormat};
+use graph_tensor::io::{write_bytes_atomic, write_graphs_with, GraphFormat, WriteOptions};
 use graph_tensor::model::DiffusionModel;
 use graph_tensor::run::set_json_path;
-use graph_tensor::sample::{load_model_with_config, sample_graphs};
+use graph_tensor::sample::{load_model_with_config, sample_graph_range};
 
 use super::models::{
     dispatch, init_logging, parse_device, progress_bar, set_threads, ModelVisitor,
@@ -62,6 +62,14 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
 
+    /// Write only part I of K (1 ≤ I ≤ K) of the request: graphs ⌊(I−1)·COUNT/K⌋ up to
+    /// ⌊I·COUNT/K⌋ of the COUNT graphs. The K parts, concatenated in order, are byte for byte
+    /// the file one unsharded run with the same seed writes (graph6, sparse6, edge list or
+    /// JSON lines; an empty part is an empty file). For a cluster job array:
+    /// `--shard $SLURM_ARRAY_TASK_ID/K` with `--array=1-K`.
+    #[arg(long, value_name = "I/K")]
+    pub shard: Option<String>,
+
     /// Graphs per sampler call (memory vs speed; does not change the graphs). Default: as
     /// many as fit in 2^21 node pairs of the model's padding (max_nodes² per graph), e.g.
     /// all of them for 20-node graphs; larger calls are faster on the CPU.
@@ -107,6 +115,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     if args.batch_size == Some(0) {
         bail!("--batch-size must be at least 1");
+    }
+    if let Some(spec) = &args.shard {
+        parse_shard(spec, args.count)?;
+        if !WriteOptions::concatenable(format) {
+            bail!(
+                "--shard: {format} files cannot be concatenated; write graph6, sparse6, edge \
+                 lists or JSON lines"
+            );
+        }
     }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -191,14 +208,19 @@ impl ModelVisitor for Sample<'_> {
             "{spinner} sample [{bar:30}] {pos}/{len} graphs ETA {eta} {msg}",
         );
         let t0 = Instant::now();
+        let range = match &a.shard {
+            Some(spec) => parse_shard(spec, a.count)?,
+            None => 0..a.count,
+        };
         let batch_size = a
             .batch_size
-            .unwrap_or_else(|| default_batch_size(model.max_nodes(), a.count));
-        let graphs = sample_graphs(
+            .unwrap_or_else(|| default_batch_size(model.max_nodes(), range.len()));
+        let graphs = sample_graph_range(
             &model,
             &self.ckpt.state.node_counts,
             a.count,
             a.seed,
+            range.clone(),
             batch_size,
             self.device,
             &mut |p| {
@@ -213,15 +235,24 @@ impl ModelVisitor for Sample<'_> {
         );
         pb.finish_and_clear();
         let graphs = graphs?;
-        write_graphs(&a.out, self.format, &graphs)
-            .with_context(|| format!("writing {}", a.out.display()))?;
+        if graphs.is_empty() && a.shard.is_some() {
+            write_bytes_atomic(&a.out, b"")
+        } else {
+            let options = WriteOptions::default().first_index(range.start);
+            write_graphs_with(&a.out, self.format, &graphs, options)
+        }
+        .with_context(|| format!("writing {}", a.out.display()))?;
         let secs = t0.elapsed().as_secs_f64();
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "{}: {} graphs from {} ({} weights, step {}) to {} in {secs:.1} s, {} network evaluations per graph",
+            "{}: {} graphs{} from {} ({} weights, step {}) to {} in {secs:.1} s, {} network evaluations per graph",
             M::NAME,
             graphs.len(),
+            match &a.shard {
+                Some(_) => format!(" ({}..{} of {})", range.start, range.end, a.count),
+                None => String::new(),
+            },
             display(&self.ckpt.dir),
             if self.ema { "EMA" } else { "raw" },
             self.ckpt.state.step,
@@ -232,13 +263,46 @@ impl ModelVisitor for Sample<'_> {
     }
 }
 
+/// Graphs `start..end` of part `I/K` of a request for `count` graphs.
+fn parse_shard(spec: &str, count: usize) -> Result<std::ops::Range<usize>> {
+    let parsed = spec.split_once('/').and_then(|(i, k)| {
+        Some((
+            i.trim().parse::<usize>().ok()?,
+            k.trim().parse::<usize>().ok()?,
+        ))
+    });
+    let Some((i, k)) = parsed else {
+        bail!("--shard {spec}: expected I/K, e.g. 3/8");
+    };
+    if k == 0 || i == 0 || i > k {
+        bail!("--shard {spec}: I must be between 1 and K (K ≥ 1)");
+    }
+    Ok((i - 1) * count / k..i * count / k)
+}
+
 fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::default_batch_size;
+    use super::{default_batch_size, parse_shard};
+
+    #[test]
+    fn shards_partition_the_request() {
+        for (count, k) in [(1024usize, 8usize), (10, 3), (2, 4), (1, 1)] {
+            let mut next = 0;
+            for i in 1..=k {
+                let r = parse_shard(&format!("{i}/{k}"), count).unwrap();
+                assert_eq!(r.start, next);
+                next = r.end;
+            }
+            assert_eq!(next, count);
+        }
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+            assert!(parse_shard(bad, 10).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn default_batch_fits_the_pair_budget() {
