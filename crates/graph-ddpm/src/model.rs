@@ -34,8 +34,6 @@ pub struct GraphDdpmModel {
     config: GraphDdpmConfig,
     process: DoublyStochastic,
     sampler: DdpmSampler,
-    kind: Kind,
-    device: Device,
 }
 
 impl GraphDdpmModel {
@@ -53,8 +51,6 @@ impl GraphDdpmModel {
             config: config.clone(),
             process,
             sampler,
-            kind: vs.kind(),
-            device: vs.device(),
         })
     }
 
@@ -92,9 +88,12 @@ impl GraphDdpmModel {
             .config
             .node_flags
             .flags(batch)
-            .to_device(self.device)
-            .to_kind(self.kind);
-        let adj = batch.adj().to_device(self.device).to_kind(self.kind);
+            .to_device(self.net.device())
+            .to_kind(self.net.kind());
+        let adj = batch
+            .adj()
+            .to_device(self.net.device())
+            .to_kind(self.net.kind());
         Ok((mask_adjs(&adj, &flags), flags))
     }
 
@@ -131,14 +130,14 @@ impl GraphDdpmModel {
                 .collect(),
             Objective::Vlb => steps.iter().map(|&t| self.process.beta_bar(t)).collect(),
         };
-        let uniform = noise.rand_sym_with(&[], n).to_device(self.device);
+        let uniform = noise.rand_sym_with(&[], n).to_device(self.net.device());
         let noised = noise_adjacency(&adj0, &flags, &beta_bar, &uniform)?;
         let drop = if train {
             self.dropout(b as i64, noise)
         } else {
             None
         };
-        let cpu = self.device == Device::Cpu;
+        let cpu = self.net.device() == Device::Cpu;
         let present = Vec::<f32>::try_from(
             flags
                 .to_kind(Kind::Float)
@@ -161,7 +160,7 @@ impl GraphDdpmModel {
         for mut m in members.into_iter().filter(|m| !m.is_empty()) {
             m.sort_unstable();
             let idx = Tensor::from_slice(&m.iter().map(|&g| g as i64).collect::<Vec<_>>())
-                .to_device(self.device);
+                .to_device(self.net.device());
             let pick = |t: &Tensor| t.index_select(0, &idx);
             parts.push(PartInput {
                 noisy: pick(&noised.noisy),
@@ -209,12 +208,12 @@ impl GraphDdpmModel {
             pos += gap as i64 + 1;
             dropped.push(pos);
         }
-        let keep = Tensor::ones([numel], (self.kind, self.device));
+        let keep = Tensor::ones([numel], (self.net.kind(), self.net.device()));
         if !dropped.is_empty() {
-            let idx = Tensor::from_slice(&dropped).to_device(self.device);
+            let idx = Tensor::from_slice(&dropped).to_device(self.net.device());
             let _ = keep.shallow_clone().index_fill_(0, &idx, 0.0);
         }
-        Some(dropout_scale(&keep.view([b, n, n, h]), p, self.kind))
+        Some(dropout_scale(&keep.view([b, n, n, h]), p, self.net.kind()))
     }
 }
 
@@ -316,7 +315,7 @@ impl DiffusionModel for GraphDdpmModel {
                 result: None,
             })
             .collect();
-        let threads = if self.device == Device::Cpu {
+        let threads = if self.net.device() == Device::Cpu {
             tch::get_num_threads().max(1) as usize
         } else {
             1
