@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs libtorch once (cached per user, see
 # setup-libtorch.sh), then builds and runs every test of the workspace, the evaluation-only
-# build of the CLI, and the Python package's tests (scripts/test-python.sh). Extra arguments
+# build of the CLI, the workspace's end-to-end tests (top-level tests/, run as targets of the
+# graphdiff crate), and the Python package's tests (scripts/test-python.sh). Extra arguments
 # go to `cargo test` (e.g. `scripts/test.sh -p graph-mmd`).
 #
 # Tests read shared reference data from ../shared/ next to the repository. Slow tests run only
@@ -9,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./setup-libtorch.sh >/dev/null
+# The Python with networkx and numpy (a per-user cached venv) for the tests that run Python:
+# the README's networkx snippet (tests/networkx.rs), the Python package's tests.
+GRAPHDIFF_PYTHON="$(scripts/python-env.sh)/bin/python"
+export GRAPHDIFF_PYTHON
 # graph-mmd and graph-tensor without `torch` must build and pass with no libtorch at all.
 cargo test -p graph-mmd -p graph-tensor --no-default-features "$@"
 # The evaluation-only CLI (graphdiff without its `torch` feature): the dataset, stats and eval
