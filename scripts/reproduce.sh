@@ -4,7 +4,8 @@
 # the graphrnn protocol (the EDP-GNN / GDSS tables). Writes one JSON file per row under
 # results/rows/ and, from every row there, results/results.json and results/results.md (MMD
 # mean ± sd, network evaluations per graph, training and sampling times, device, threads,
-# budget, commit, and the command that regenerates the row).
+# budget, commit, and the command that regenerates the row); draws each model's samples next
+# to test graphs, and its training curves, into results/figures/ (SVG).
 #
 # Usage: scripts/reproduce.sh [MODEL/DATASET ...]
 #   e.g. scripts/reproduce.sh graph-ddpm/community-small edp-gnn/ego-small
@@ -178,5 +179,12 @@ for row in "${rows[@]}"; do
             >"results/rows/$model--$ds--$i.json"
         unset -n sets
     done
+    # Pictures: 12 graphs of the default sampler's first seed next to 12 test graphs, and the
+    # training curves.
+    mkdir -p results/figures
+    first=${seeds%% *}
+    "$gd" plot samples "$dir/samples-0-$first.g6" --real "$dir/test.g6" -n 12 --cols 4 \
+        --title "$model, ${sampler_names[0]}" --out "results/figures/$model--$ds--samples.svg" >/dev/null
+    "$gd" plot curves "$dir/run" --out "results/figures/$model--$ds--training.svg" >/dev/null
 done
 table
