@@ -274,13 +274,17 @@ impl Default for FixedStepConfig {
 }
 
 /// DPM-Solver++ (Lu et al. 2022): a multistep exponential integrator of the
-/// probability-flow ODE in the data-prediction form, one network evaluation per step.
+/// probability-flow ODE in the data-prediction form, one network evaluation per step; or,
+/// with `stochastic`, its SDE variant (SDE-DPM-Solver++, which integrates the reverse SDE and
+/// adds fresh noise at every step).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DpmSolverConfig {
-    /// Order 1 (DDIM), 2 or 3; the first steps and the last (with fewer than 15 steps) use
-    /// a lower order, as the reference implementation does.
+    /// Order 1 (DDIM), 2 or 3 (1 or 2 with `stochastic`); the first steps and the last (with
+    /// fewer than 15 steps) use a lower order, as the reference implementation does.
     pub order: usize,
+    /// Integrate the reverse SDE instead of the probability-flow ODE (SDE-DPM-Solver++).
+    pub stochastic: bool,
     /// Steps (= network evaluations, without `denoise`).
     pub steps: usize,
     /// Time spacing of the steps.
@@ -295,6 +299,7 @@ impl Default for DpmSolverConfig {
     fn default() -> Self {
         Self {
             order: 2,
+            stochastic: false,
             steps: 20,
             spacing: Spacing::LogSnr,
             denoise: false,
@@ -452,6 +457,12 @@ impl SamplerConfig {
                     return Err(config_err(
                         "sampler.order",
                         format!("must be 1, 2 or 3, got {}", c.order),
+                    ));
+                }
+                if c.stochastic && c.order > 2 {
+                    return Err(config_err(
+                        "sampler.order",
+                        format!("the stochastic solver has orders 1 and 2, got {}", c.order),
                     ));
                 }
                 if c.steps == 0 {

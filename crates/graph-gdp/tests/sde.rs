@@ -159,7 +159,33 @@ fn reverse_sde_samplers_recover_gaussian_data() {
             ..PcConfig::default()
         },
     ];
+    let dpm_sde = [1usize, 2].map(|order| {
+        SamplerConfig::DpmSolver(DpmSolverConfig {
+            order,
+            stochastic: true,
+            steps: 100,
+            ..DpmSolverConfig::default()
+        })
+    });
     for sde in sdes() {
+        for cfg in &dpm_sde {
+            let model = Gaussian {
+                sde: sde.as_ref(),
+                mu,
+                s,
+                n,
+            };
+            let (x, _, _) = run(cfg, &model, b, 1);
+            let v = entries(&x, n);
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+            eprintln!(
+                "{} {cfg:?}: mean {m:.4} sd {sd:.4} (want {mu}, {s})",
+                sde.name()
+            );
+            assert!((m - mu).abs() < 0.04, "{} mean {m}", sde.name());
+            assert!((sd - s).abs() < 0.05 * s + 0.02, "{} sd {sd}", sde.name());
+        }
         for pc in &pcs {
             let model = Gaussian {
                 sde: sde.as_ref(),
@@ -316,6 +342,7 @@ fn dpm_solver_converges() {
                     spacing: Spacing::LogSnr,
                     denoise: false,
                     eps: 1e-3,
+                    stochastic: false,
                 });
                 let (x, prior, nfe) = run(&cfg, &model, 8, 2);
                 assert_eq!(nfe, vec![steps; 8]);
