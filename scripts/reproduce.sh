@@ -15,7 +15,9 @@
 # otherwise, where the dataset has one).
 # Knobs: BUDGET (cpu, default: what fits 2 CPU cores, stated per row; official: the papers'
 #        training budgets, for a GPU), DEVICE (cpu|cuda), THREADS, SEEDS ("0 1 2"),
-#        OUT (work directory, default runs/reproduce), GRAPHDIFF_BIN (a built binary).
+#        OUT (work directory, default runs/reproduce), GRAPHDIFF_BIN (a built binary),
+#        STEPS and SAMPLES (override every row's training steps / sample count, for a quick
+#        check of the pipeline; the rows then say so), RESULTS (default results).
 # A rerun continues: a trained model resumes, finished evaluations are kept.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +27,8 @@ device="${DEVICE:-cpu}"
 seeds="${SEEDS:-0 1 2}"
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
-mkdir -p results/rows "$out"
+res="${RESULTS:-results}"
+mkdir -p "$res/rows" "$out"
 
 all_rows=()
 for m in edp-gnn graph-ddpm graph-gdp; do
@@ -33,7 +36,7 @@ for m in edp-gnn graph-ddpm graph-gdp; do
 done
 
 table() {
-    python3 scripts/results_table.py results "${all_rows[@]}"
+    python3 scripts/results_table.py "$res" "${all_rows[@]}"
 }
 if [ "${1:-}" = "--table" ]; then
     table
@@ -124,7 +127,10 @@ spec() {
             # shorter EMA for few steps
             [ "$budget" = cpu ] && train_args+=(--set train.optimizer.lr=5e-4 --set train.ema.decay=0.999) ;;
     esac
-    if [ "$budget" = official ]; then
+    if [ -n "${STEPS:-}" ]; then
+        steps=$STEPS; cut=true
+        budget_note="a pipeline check: $STEPS of the official $official steps (STEPS override)"
+    elif [ "$budget" = official ]; then
         steps=$official; cut=false
         budget_note="official budget ($official steps)"
     else
@@ -149,6 +155,7 @@ for row in "${rows[@]}"; do
     "$gd" dataset "${data_args[@]}" --part test --out "$dir/test.g6" --no-manifest >/dev/null
     n_test=$("$gd" stats "$dir/test.g6" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["graphs"])')
     [ "$samples" = 0 ] && samples=$n_test
+    [ -n "${SAMPLES:-}" ] && samples=$SAMPLES
     args=("${data_args[@]}" "${train_args[@]}")
     if compgen -G "$dir/run/checkpoints/step-*" >/dev/null; then
         args=(--resume)
@@ -176,15 +183,15 @@ for row in "${rows[@]}"; do
             "budget=$budget_note" "cut=$cut" "steps=$steps" "official_steps=$official" \
             "samples=$samples" "seeds=$seeds" "device=$device" "threads=${THREADS:-default}" \
             "commit=$commit" "command=scripts/reproduce.sh $row${BUDGET:+ (BUDGET=$budget)}" \
-            >"results/rows/$model--$ds--$i.json"
+            >"$res/rows/$model--$ds--$i.json"
         unset -n sets
     done
     # Pictures: 12 graphs of the default sampler's first seed next to 12 test graphs, and the
     # training curves.
-    mkdir -p results/figures
+    mkdir -p "$res/figures"
     first=${seeds%% *}
     "$gd" plot samples "$dir/samples-0-$first.g6" --real "$dir/test.g6" -n 12 --cols 4 \
-        --title "$model, ${sampler_names[0]}" --out "results/figures/$model--$ds--samples.svg" >/dev/null
-    "$gd" plot curves "$dir/run" --out "results/figures/$model--$ds--training.svg" >/dev/null
+        --title "$model, ${sampler_names[0]}" --out "$res/figures/$model--$ds--samples.svg" >/dev/null
+    "$gd" plot curves "$dir/run" --out "$res/figures/$model--$ds--training.svg" >/dev/null
 done
 table
