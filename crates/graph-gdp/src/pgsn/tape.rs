@@ -105,11 +105,13 @@ struct LayerTape<T> {
     kv: Vec<T>,
     vv: Vec<T>,
     pos_v: Vec<T>,
-    dense_in: Vec<Vec<T>>,
+    /// The layer's dense edge features per group, as the tensors its products read.
+    dense_in: Vec<Tensor>,
     e0: Vec<Vec<T>>,
     e1: Vec<Vec<T>>,
     saved: Vec<AttnSaved<T>>,
-    msg: Vec<Vec<T>>,
+    /// The messages per group (the input of `lin_pos`).
+    msg: Vec<Tensor>,
     lp: Vec<Vec<T>>,
     out_leaf: Tensor,
     out_pos_leaf: Option<Tensor>,
@@ -298,8 +300,14 @@ impl Pgsn {
             let (w0, w1, wp) = (w0.detach(), w1.detach(), wp.detach());
             let mut out_all = vec![T::ZERO; m * nf];
             let mut out_pos_all = vec![T::ZERO; if want_pos { m * pc } else { 0 }];
-            let (mut e0s, mut e1s, mut saved, mut msgs, mut lps) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut e0s, mut e1s, mut saved, mut msgs, mut lps, mut dts) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
             tch::no_grad(|| {
                 for (gm, dg) in groups.iter().zip(&dense) {
                     let p = gm.pairs() as i64;
@@ -332,9 +340,11 @@ impl Pgsn {
                         want_pos.then_some(msg.as_mut_slice()),
                     );
                     if want_pos {
-                        let lp = to_vec::<T>(
-                            &from_vec(&msg, &[p, nf as i64]).linear::<&Tensor>(&wp, None),
-                        );
+                        let msg_t = from_vec(&msg, &[p, nf as i64]);
+                        let lp = to_vec::<T>(&msg_t.linear::<&Tensor>(&wp, None));
+                        if record {
+                            msgs.push(msg_t);
+                        }
                         let op = positions_forward(
                             gm.b,
                             gm.n,
@@ -347,11 +357,11 @@ impl Pgsn {
                         out_pos_all[rows.start * pc..rows.end * pc].copy_from_slice(&op);
                         lps.push(lp);
                     }
-                    msgs.push(msg);
                     saved.push(s);
                     if record {
                         e0s.push(e0);
                         e1s.push(e1);
+                        dts.push(dt);
                     }
                 }
             });
@@ -395,7 +405,7 @@ impl Pgsn {
                 };
                 next.push(edge_update_forward(gm.b, gm.n, nf, dg, ua_g, ub_g, &scale));
             }
-            let dense_in = std::mem::replace(&mut dense, next);
+            dense = next;
             let h_next = leaf(&h_new);
             let pos_next = pos_new
                 .as_ref()
@@ -412,7 +422,7 @@ impl Pgsn {
                     kv,
                     vv,
                     pos_v,
-                    dense_in,
+                    dense_in: dts,
                     e0: e0s,
                     e1: e1s,
                     saved,
@@ -578,8 +588,7 @@ impl Pgsn {
                             );
                             d_pos_extra[r.start * pc..r.end * pc].copy_from_slice(&dpos);
                             let dlp = from_vec(&dlp, &[p, pc as i64]);
-                            let msg = from_vec(&lt.msg[gi], &[p, nf as i64]);
-                            dwp += dlp.tr().mm(&msg);
+                            dwp += dlp.tr().mm(&lt.msg[gi]);
                             Some(to_vec::<T>(&dlp.mm(&wpd)))
                         }
                         None => None,
@@ -607,7 +616,7 @@ impl Pgsn {
                     dv[r.start * nf..r.end * nf].copy_from_slice(&g.dv);
                     let shape = [p, nf as i64];
                     let (de0, de1) = (from_vec(&g.de0, &shape), from_vec(&g.de1, &shape));
-                    let din = from_vec(&lt.dense_in[gi], &shape);
+                    let din = &lt.dense_in[gi];
                     dw0 += de0.tr().mm(&din);
                     dw1 += de1.tr().mm(&din);
                     let dd = from_vec(&d_dense[gi], &shape) + de0.mm(&w0d) + de1.mm(&w1d);
