@@ -15,8 +15,8 @@
 #        LANGEVIN (override the Langevin steps per noise level; default the paper's 1000),
 #        GRAPHDIFF_BIN (use this binary instead of building a release one).
 # Cost on the 2-core CPU of BENCHMARKS.md, THREADS=2: about 24 min of training and 15 min
-# of sampling per seed for community-small (session 8: 39 min for seed 0 end to end), 27 min
-# and 7 min for ego-small (session 7: 34 min for seed 0); a GPU makes both far shorter.
+# of sampling per seed for community-small (39 min for seed 0 end to end), 27 min and 7 min
+# for ego-small (34 min for seed 0); a GPU makes both far shorter.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name="${1:-community-small}"
