@@ -56,6 +56,7 @@ echo "|---|---|---|---|---|---|"
 python3 - "$OUT" <<'EOF'
 import statistics, sys
 rows = {}
+cpu = {}
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) < 4 or f[0] not in ("rust", "official"):
@@ -63,6 +64,8 @@ for line in open(sys.argv[1]):
     kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
     rows.setdefault((f[1], int(kv["threads"]), f[0]), []).append(
         (float(kv["median_ms"]), float(kv["min_ms"]), float(kv["graphs_per_s"]), "scaled_from" in kv))
+    if "cpu_ms" in kv:
+        cpu.setdefault((f[1], int(kv["threads"]), f[0]), []).append(float(kv["cpu_ms"]))
 meds = {}
 for (q, t, code), v in sorted(rows.items()):
     med = statistics.median(m for m, _, _, _ in v)
@@ -81,4 +84,17 @@ if lines:
     print("| quantity | threads | speed-up over official (median) | per round |")
     print("|---|---|---|---|")
     print("\n".join(lines))
+# CPU time per call (all threads): what each program computes, whatever else runs on the
+# machine; the ratio of CPU times is the speed-up on an otherwise idle machine with 1 thread.
+cl = []
+for (q, t, code), v in sorted(cpu.items()):
+    o = cpu.get((q, t, "official"))
+    if code == "rust" and o:
+        cl.append(f"| {q} | {t} | {statistics.median(o):.1f} | {statistics.median(v):.1f} | "
+                  f"{statistics.median(o) / statistics.median(v):.2f}x |")
+if cl:
+    print()
+    print("| quantity | threads | official CPU ms | Rust CPU ms | CPU-time ratio |")
+    print("|---|---|---|---|---|")
+    print("\n".join(cl))
 EOF

@@ -13,7 +13,8 @@
 //!
 //! Usage: `bench_graph_ddpm [--threads N] [--iters K] [--data community_small.g6] [--device
 //! cpu|cuda] [--only PREFIX]`. Prints one line per measurement:
-//! `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=…`.
+//! `rust <what> threads=N median_ms=… min_ms=… graphs_per_s=… iters=… cpu_ms=…` (cpu_ms: CPU time
+//! per call, all threads, mean over the timed calls).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -76,7 +77,18 @@ fn sync(t: &Tensor) {
     let _ = t.sum(Kind::Double).double_value(&[]);
 }
 
-fn report(what: &str, args: &Args, graphs: usize, mut times: Vec<f64>) {
+/// CPU seconds this process has used (all threads), from `/proc/self/stat` (clock ticks of
+/// 10 ms; summed over a whole timing loop). `None` where that file does not exist.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the command name, which is in parentheses and may hold spaces
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((utime + stime) / 100.0)
+}
+
+fn report(what: &str, args: &Args, graphs: usize, (mut times, cpu_ms): (Vec<f64>, Option<f64>)) {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let min = times[0];
@@ -85,25 +97,31 @@ fn report(what: &str, args: &Args, graphs: usize, mut times: Vec<f64>) {
     } else {
         " device=cuda"
     };
+    let cpu = cpu_ms.map_or(String::new(), |c| format!(" cpu_ms={c:.2}"));
     println!(
-        "rust {what} threads={} median_ms={median:.2} min_ms={min:.2} graphs_per_s={:.0} iters={}{dev}",
+        "rust {what} threads={} median_ms={median:.2} min_ms={min:.2} graphs_per_s={:.0} iters={}{cpu}{dev}",
         args.threads,
         graphs as f64 / median * 1e3,
         times.len()
     );
 }
 
-fn time<F: FnMut() -> Tensor>(iters: usize, warmup: usize, mut f: F) -> Vec<f64> {
+/// Wall-clock ms of each of `iters` calls after `warmup` calls, and the mean CPU ms per call
+/// (all threads; robust to other processes on the machine, which wall time is not).
+fn time<F: FnMut() -> Tensor>(iters: usize, warmup: usize, mut f: F) -> (Vec<f64>, Option<f64>) {
     for _ in 0..warmup {
         sync(&f());
     }
-    (0..iters)
+    let c0 = cpu_seconds();
+    let times = (0..iters)
         .map(|_| {
             let t0 = Instant::now();
             sync(&f());
             t0.elapsed().as_secs_f64() * 1e3
         })
-        .collect()
+        .collect();
+    let cpu = c0.zip(cpu_seconds()).map(|(a, b)| (b - a) * 1e3 / iters as f64);
+    (times, cpu)
 }
 
 fn main() {
