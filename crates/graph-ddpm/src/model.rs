@@ -253,16 +253,7 @@ impl DiffusionModel for GraphDdpmModel {
     /// are never truncated.
     fn resolve_config(config: &mut GraphDdpmConfig, data: &DataSummary) -> Result<(), ModelError> {
         config.validate()?;
-        if data.max_nodes > config.max_nodes {
-            return Err(ModelError::config(
-                "max_nodes",
-                format!(
-                    "is {} but the largest training graph has {} nodes",
-                    config.max_nodes, data.max_nodes
-                ),
-            ));
-        }
-        Ok(())
+        graph_tensor::model::check_padding(config.max_nodes, data)
     }
 
     fn build(vs: &nn::Path, config: &GraphDdpmConfig) -> Result<Self, ModelError> {

@@ -72,6 +72,22 @@ pub fn check_sample_request(
     Ok(())
 }
 
+/// Checks that the largest training graph fits a model's padding `max_nodes` (a config
+/// field of that name): graphs are never truncated. What every model's
+/// [`DiffusionModel::resolve_config`] checks.
+pub fn check_padding(max_nodes: usize, data: &DataSummary) -> Result<(), ModelError> {
+    if data.max_nodes > max_nodes {
+        return Err(ModelError::config(
+            "max_nodes",
+            format!(
+                "is {max_nodes} but the largest training graph has {} nodes",
+                data.max_nodes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What a model may need to know about its training data before it is built (e.g. to size
 /// its padding from the largest training graph).
 #[derive(Debug, Clone, PartialEq)]
