@@ -6,21 +6,19 @@
 //! Langevin step with its noise stored. Tolerances are the README's acceptance criteria.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use edp_gnn::loss::score_matching_loss;
 use edp_gnn::network::{load_official_weights, Conditioning, EdgeBackward, EdpGnn};
 use edp_gnn::sampler::langevin_step;
 use edp_gnn::EdpGnnConfig;
+use graph_tensor::compare::{allclose_ratio, l2_rel, max_abs, normwise};
 use tch::{nn, Device, Kind, Tensor};
 
 /// `../shared/parity/edp-gnn`, or `$GRAPHDIFF_SHARED/parity/edp-gnn` where that variable is
 /// set (a test binary run on another machine, e.g. the GPU check of `scripts/cuda_check.sh`).
 fn fixture_dir() -> PathBuf {
-    match std::env::var_os("GRAPHDIFF_SHARED") {
-        Some(dir) => PathBuf::from(dir).join("parity/edp-gnn"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity/edp-gnn"),
-    }
+    graph_tensor::compare::fixture_dir(env!("CARGO_MANIFEST_DIR"), "edp-gnn")
 }
 
 /// The device the network runs on: CPU, or CUDA with the `cuda` feature (the same
@@ -44,12 +42,7 @@ fn train_tape_backward() -> EdgeBackward {
 }
 
 fn read(name: &str) -> HashMap<String, Tensor> {
-    let path = fixture_dir().join(name);
-    Tensor::read_safetensors(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(device())))
-        .collect()
+    graph_tensor::compare::read_tensors(&fixture_dir().join(name), device())
 }
 
 /// The official network with the fixture's weights, in float32 or float64.
@@ -61,45 +54,6 @@ fn official_net(kind: Kind) -> (nn::VarStore, EdpGnn) {
         vs.double();
     }
     (vs, net)
-}
-
-fn max_abs(t: &Tensor) -> f64 {
-    t.abs().max().to_kind(Kind::Double).double_value(&[])
-}
-
-/// `t` in float64 on the CPU, where the fixture's tensors are.
-fn host(t: &Tensor) -> Tensor {
-    t.to_device(Device::Cpu).to_kind(Kind::Double)
-}
-
-fn l2(t: &Tensor) -> f64 {
-    t.to_kind(Kind::Double)
-        .square()
-        .sum(Kind::Double)
-        .sqrt()
-        .double_value(&[])
-}
-
-/// max|got − want| / max|want|.
-fn normwise(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.size(), want.size());
-    let d = host(got) - host(want);
-    max_abs(&d) / max_abs(want)
-}
-
-/// ‖got − want‖₂ / ‖want‖₂.
-fn l2_rel(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.size(), want.size(), "shape");
-    let d = host(got) - host(want);
-    l2(&d) / l2(want)
-}
-
-/// `allclose(rtol, atol)`: returns the largest |Δ| / (atol + rtol·|want|) (≤ 1 passes).
-fn allclose_ratio(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> f64 {
-    assert_eq!(got.size(), want.size());
-    let (g, w) = (host(got), host(want));
-    let bound = w.abs() * rtol + atol;
-    max_abs(&((g - &w).abs() / bound))
 }
 
 fn assert_allclose(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol_rel_max: f64) {

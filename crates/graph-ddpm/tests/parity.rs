@@ -7,7 +7,7 @@
 //! every Bernoulli draw's uniforms stored. Tolerances are the README's acceptance criteria.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use graph_ddpm::loss::{node_mask, noise_adjacency, simple_loss, vlb_loss};
 use graph_ddpm::ppgn::{dropout_scale, PpgnTrace};
@@ -18,10 +18,7 @@ use graph_tensor::compare::{l2_rel, max_abs, normwise, same_values};
 use tch::{nn, Device, Kind, Tensor};
 
 fn fixture_dir() -> PathBuf {
-    match std::env::var_os("GRAPHDIFF_SHARED") {
-        Some(dir) => PathBuf::from(dir).join("parity/graph-ddpm"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity/graph-ddpm"),
-    }
+    graph_tensor::compare::fixture_dir(env!("CARGO_MANIFEST_DIR"), "graph-ddpm")
 }
 
 /// CPU, or CUDA with the `cuda` feature (the same tolerances then hold on the GPU).
@@ -35,12 +32,7 @@ fn device() -> Device {
 }
 
 fn read(name: &str) -> HashMap<String, Tensor> {
-    let path = fixture_dir().join(name);
-    Tensor::read_safetensors(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(device())))
-        .collect()
+    graph_tensor::compare::read_tensors(&fixture_dir().join(name), device())
 }
 
 /// The official network with the fixture's weights, in float32 or float64.

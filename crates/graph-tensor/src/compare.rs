@@ -2,7 +2,35 @@
 //! every model use (the fixtures' READMEs state their tolerances in these measures).
 //! Every measure runs in float64 on the CPU, whatever the inputs' dtype and device.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use tch::{Device, Kind, Tensor};
+
+/// The parity fixture of `model`: `../shared/parity/<model>` next to the checkout (found from a
+/// crate's `CARGO_MANIFEST_DIR`, two levels below the repository root), or
+/// `$GRAPHDIFF_SHARED/parity/<model>` where that variable is set (a test binary run on another
+/// machine, e.g. by `scripts/cuda_check.sh`).
+pub fn fixture_dir(manifest_dir: &str, model: &str) -> PathBuf {
+    match std::env::var_os("GRAPHDIFF_SHARED") {
+        Some(dir) => PathBuf::from(dir).join("parity").join(model),
+        None => Path::new(manifest_dir)
+            .join("../../../shared/parity")
+            .join(model),
+    }
+}
+
+/// Every tensor of a safetensors file, moved to `device`.
+///
+/// # Panics
+/// If the file cannot be read (a test's fixture is missing or broken).
+pub fn read_tensors(path: &Path, device: Device) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .into_iter()
+        .map(|(k, v)| (k, v.to_device(device)))
+        .collect()
+}
 
 /// `t` in float64 on the CPU.
 pub fn host(t: &Tensor) -> Tensor {
