@@ -19,14 +19,14 @@
 #        TRAIN_SEED (training seed of a fresh run; a resumed run keeps its own),
 #        GRAPHDIFF_BIN (use this binary instead of building a release one).
 # The CPU budget (BENCHMARKS.md, "GraphGDP quality"): Adam lr 5e-4 (official 2e-5) with the
-# official 1000-step warm-up and clipping, EMA 0.999 (official 0.9999), 12,000 steps for
+# official 1000-step warm-up and clipping, EMA 0.999 (official 0.9999), 10,000 steps for
 # community-small and 20,000 for ego-small (official 1,500,001 and 200,001).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name="${1:-community-small}"
 out="${2:-runs/reproduce-graph-gdp-$name}"
 case "$name" in
-    community-small) list=community_small.g6; cpu_steps=12000 ;;
+    community-small) list=community_small.g6; cpu_steps=10000 ;;
     ego-small) list=ego_small.g6; cpu_steps=20000 ;;
     *) echo "unknown dataset $name (community-small or ego-small)" >&2; exit 2 ;;
 esac

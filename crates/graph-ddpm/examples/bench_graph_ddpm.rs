@@ -120,7 +120,9 @@ fn time<F: FnMut() -> Tensor>(iters: usize, warmup: usize, mut f: F) -> (Vec<f64
             t0.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    let cpu = c0.zip(cpu_seconds()).map(|(a, b)| (b - a) * 1e3 / iters as f64);
+    let cpu = c0
+        .zip(cpu_seconds())
+        .map(|(a, b)| (b - a) * 1e3 / iters as f64);
     (times, cpu)
 }
 
