@@ -206,16 +206,7 @@ impl DiffusionModel for GraphGdpModel {
     /// never truncated).
     fn resolve_config(config: &mut GraphGdpConfig, data: &DataSummary) -> Result<(), ModelError> {
         config.validate()?;
-        if data.max_nodes > config.max_nodes {
-            return Err(ModelError::config(
-                "max_nodes",
-                format!(
-                    "is {} but the largest training graph has {} nodes",
-                    config.max_nodes, data.max_nodes
-                ),
-            ));
-        }
-        Ok(())
+        graph_tensor::model::check_padding(config.max_nodes, data)
     }
 
     /// Builds the network. The trait passes no seed, so the initialisation seed is drawn

@@ -8,7 +8,7 @@
 //! run. Tolerances are the README's acceptance criteria.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use graph_gdp::loss::{denoising_loss, perturb, times_from_uniform};
 use graph_gdp::pgsn::{Dropout, LayerMasks, Nodes, Pgsn};
@@ -17,15 +17,11 @@ use graph_gdp::sampler::pc::{euler_maruyama, langevin, reverse_diffusion, Langev
 use graph_gdp::sampler::{quantize, score_from_eps, Denoiser, SamplerNoise};
 use graph_gdp::sde::{reverse_drift, sym, Sde, VpSde};
 use graph_gdp::{load_official_weights, GraphGdpConfig, Layout, PcConfig};
+use graph_tensor::compare::{self, host, l2_rel, max_abs, normwise};
 use tch::{nn, Device, Kind, Tensor};
 
-/// `../shared/parity/graph-gdp`, or `$GRAPHDIFF_SHARED/parity/graph-gdp` where that variable
-/// is set (a test binary run on another machine).
 fn fixture_dir() -> PathBuf {
-    match std::env::var_os("GRAPHDIFF_SHARED") {
-        Some(dir) => PathBuf::from(dir).join("parity/graph-gdp"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity/graph-gdp"),
-    }
+    compare::fixture_dir(env!("CARGO_MANIFEST_DIR"), "graph-gdp")
 }
 
 /// CPU, or CUDA with the `cuda` feature (the same tolerances then hold on the GPU).
@@ -39,12 +35,7 @@ fn device() -> Device {
 }
 
 fn read(name: &str) -> HashMap<String, Tensor> {
-    let path = fixture_dir().join(name);
-    Tensor::read_safetensors(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(device())))
-        .collect()
+    compare::read_tensors(&fixture_dir().join(name), device())
 }
 
 fn cfg(layout: Layout) -> GraphGdpConfig {
@@ -64,30 +55,6 @@ fn official_net(kind: Kind, layout: Layout, file: &str, prefix: &str) -> (nn::Va
         vs.double();
     }
     (vs, net)
-}
-
-fn host(t: &Tensor) -> Tensor {
-    t.to_device(Device::Cpu).to_kind(Kind::Double)
-}
-
-fn max_abs(t: &Tensor) -> f64 {
-    host(t).abs().max().double_value(&[])
-}
-
-fn l2(t: &Tensor) -> f64 {
-    host(t).square().sum(Kind::Double).sqrt().double_value(&[])
-}
-
-/// max|got − want| / max|want|.
-fn normwise(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.size(), want.size(), "shape");
-    max_abs(&(host(got) - host(want))) / max_abs(want)
-}
-
-/// ‖got − want‖₂ / ‖want‖₂.
-fn l2_rel(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.size(), want.size(), "shape");
-    l2(&(host(got) - host(want))) / l2(want)
 }
 
 fn check(what: &str, got: &Tensor, want: &Tensor, tol: f64) {

@@ -617,8 +617,8 @@ impl Pgsn {
                     let shape = [p, nf as i64];
                     let (de0, de1) = (from_vec(&g.de0, &shape), from_vec(&g.de1, &shape));
                     let din = &lt.dense_in[gi];
-                    dw0 += de0.tr().mm(&din);
-                    dw1 += de1.tr().mm(&din);
+                    dw0 += de0.tr().mm(din);
+                    dw1 += de1.tr().mm(din);
                     let dd = from_vec(&d_dense[gi], &shape) + de0.mm(&w0d) + de1.mm(&w1d);
                     next_dense.push(to_vec::<T>(&dd));
                 }
