@@ -1329,51 +1329,11 @@ pub fn load_official_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
         path: path.to_owned(),
         reason,
     };
-    let file = Tensor::read_safetensors(path).map_err(|e| werr(e.to_string()))?;
-    let file: std::collections::HashMap<String, Tensor> = file.into_iter().collect();
-    let vars = vs.variables();
-    let mut missing: Vec<&str> = vars
-        .keys()
-        .filter(|k| !file.contains_key(*k))
-        .map(String::as_str)
+    let file: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| werr(e.to_string()))?
+        .into_iter()
         .collect();
-    let mut unexpected: Vec<&str> = file
-        .keys()
-        .filter(|k| !vars.contains_key(*k))
-        .map(String::as_str)
-        .collect();
-    missing.sort_unstable();
-    unexpected.sort_unstable();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        return Err(werr(format!(
-            "{} missing tensor(s) {:?}, {} unexpected tensor(s) {:?}",
-            missing.len(),
-            &missing[..missing.len().min(5)],
-            unexpected.len(),
-            &unexpected[..unexpected.len().min(5)]
-        )));
-    }
-    for (name, var) in &vars {
-        let src = &file[name];
-        if src.size() != var.size() {
-            return Err(werr(format!(
-                "`{name}` has shape {:?}, the network expects {:?}",
-                src.size(),
-                var.size()
-            )));
-        }
-        if src.is_floating_point() != var.is_floating_point() {
-            return Err(werr(format!(
-                "`{name}` is {:?}, the network expects {:?}",
-                src.kind(),
-                var.kind()
-            )));
-        }
-        let mut v = var.shallow_clone();
-        tch::no_grad(|| v.f_copy_(&src.to_kind(var.kind()).to_device(var.device())))
-            .map_err(|e| werr(format!("`{name}`: {e}")))?;
-    }
-    Ok(())
+    graph_tensor::checkpoint::copy_into_vars(vs, &file, "", false).map_err(werr)
 }
 
 #[cfg(test)]

@@ -67,6 +67,5 @@ pub fn load_official_weights(vs: &tch::nn::VarStore, path: &Path) -> Result<()> 
         .map_err(|e| werr(e.to_string()))?
         .into_iter()
         .collect();
-    graph_tensor::checkpoint::load_variables(vs, &tensors, "", false, path)
-        .map_err(|e| werr(e.to_string()))
+    graph_tensor::checkpoint::copy_into_vars(vs, &tensors, "", false).map_err(werr)
 }

@@ -407,9 +407,83 @@ impl Checkpoint {
     }
 }
 
-/// Copies `tensors[prefix + name]` into every variable of `vs` whose name passes `filter`.
-/// Missing tensors, variables the store does not have, and shape differences are errors
-/// naming the variable.
+/// Copies `tensors[prefix + name]` into every variable `name` of `vs` (only the trainable
+/// ones when `trainable_only`), converting each to the variable's kind and device. Keys
+/// without `prefix` are ignored. Strict: a variable without its tensor, a `prefix` key that
+/// names no variable, a shape or a floating/integer kind that differs are errors naming the
+/// tensors (counts and the first few names). Returns the reason, for the caller to put into
+/// its error with the file it read (see [`load_variables`]; the models' official-weight
+/// loaders use it directly).
+pub fn copy_into_vars(
+    vs: &VarStore,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    trainable_only: bool,
+) -> Result<(), String> {
+    let vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, v)| !trainable_only || v.requires_grad())
+        .collect();
+    let all_vars = vs.variables();
+    let mut missing: Vec<String> = vars
+        .iter()
+        .map(|(name, _)| format!("{prefix}{name}"))
+        .filter(|key| !tensors.contains_key(key))
+        .collect();
+    let mut unexpected: Vec<&str> = tensors
+        .keys()
+        .filter(|k| {
+            k.strip_prefix(prefix)
+                .is_some_and(|n| !all_vars.contains_key(n))
+        })
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        missing.sort_unstable();
+        unexpected.sort_unstable();
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!(
+                "{} missing tensor(s) {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            ));
+        }
+        if !unexpected.is_empty() {
+            parts.push(format!(
+                "{} tensor(s) the model does not have {:?}",
+                unexpected.len(),
+                &unexpected[..unexpected.len().min(5)]
+            ));
+        }
+        return Err(parts.join(", "));
+    }
+    for (name, var) in &vars {
+        let key = format!("{prefix}{name}");
+        let src = &tensors[&key];
+        if src.size() != var.size() {
+            return Err(format!(
+                "`{key}` has shape {:?}, the model has {:?}",
+                src.size(),
+                var.size()
+            ));
+        }
+        if src.is_floating_point() != var.is_floating_point() {
+            return Err(format!(
+                "`{key}` is {:?}, the model has {:?}",
+                src.kind(),
+                var.kind()
+            ));
+        }
+        let mut dst = var.shallow_clone();
+        // copy_ converts the kind and the device.
+        tch::no_grad(|| dst.f_copy_(src)).map_err(|e| format!("`{key}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// [`copy_into_vars`] for a checkpoint: its errors name the checkpoint `path`.
 pub fn load_variables(
     vs: &VarStore,
     tensors: &HashMap<String, Tensor>,
@@ -417,42 +491,12 @@ pub fn load_variables(
     trainable_only: bool,
     path: &Path,
 ) -> Result<(), CheckpointError> {
-    let mismatch = |message: String| CheckpointError::Mismatch {
-        path: path.to_path_buf(),
-        message,
-    };
-    let vars = vs.variables();
-    for (name, var) in &vars {
-        if trainable_only && !var.requires_grad() {
-            continue;
-        }
-        let key = format!("{prefix}{name}");
-        let src = tensors
-            .get(&key)
-            .ok_or_else(|| mismatch(format!("has no tensor `{key}`")))?;
-        if src.size() != var.size() {
-            return Err(mismatch(format!(
-                "`{key}` has shape {:?}, the model has {:?}",
-                src.size(),
-                var.size()
-            )));
-        }
-        let mut dst = var.shallow_clone();
-        tch::no_grad(|| dst.f_copy_(src)).map_err(|source| CheckpointError::Tensors {
+    copy_into_vars(vs, tensors, prefix, trainable_only).map_err(|message| {
+        CheckpointError::Mismatch {
             path: path.to_path_buf(),
-            source,
-        })?;
-    }
-    for key in tensors.keys() {
-        if let Some(name) = key.strip_prefix(prefix) {
-            if !vars.contains_key(name) {
-                return Err(mismatch(format!(
-                    "has `{key}`, which the model does not have"
-                )));
-            }
+            message,
         }
-    }
-    Ok(())
+    })
 }
 
 /// Loads a checkpoint's weights into `vs`: the raw weights, then (when `ema`) the EMA
@@ -561,7 +605,32 @@ mod tests {
         let vs4 = VarStore::new(Device::Cpu);
         let _ = vs4.root().var("v", &[2, 3], nn::Init::Const(0.0));
         let e = load_weights(&vs4, &ck, false).unwrap_err().to_string();
-        assert!(e.contains("no tensor `model/v`"), "{e}");
+        assert!(
+            e.contains("1 missing tensor(s) [\"model/v\"]")
+                && e.contains("1 tensor(s) the model does not have [\"model/w\"]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn copy_into_vars_converts_kinds_and_skips_what_it_should() {
+        let vs = VarStore::new(Device::Cpu);
+        let w = vs.root().var("w", &[2], nn::Init::Const(0.0));
+        let b = vs.root().var("b", &[1], nn::Init::Const(0.0));
+        let _ = b.set_requires_grad(false);
+        let mut t = HashMap::new();
+        // float64 into a float32 variable; a key of another prefix is ignored
+        t.insert("p.w".to_string(), Tensor::from_slice(&[1.5f64, -2.0]));
+        t.insert("q.x".to_string(), Tensor::from_slice(&[9.0f64]));
+        copy_into_vars(&vs, &t, "p.", true).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![1.5, -2.0]);
+        // all variables: `p.b` is now missing
+        let e = copy_into_vars(&vs, &t, "p.", false).unwrap_err();
+        assert!(e.contains("1 missing tensor(s) [\"p.b\"]"), "{e}");
+        // an integer tensor for a float variable
+        t.insert("p.b".to_string(), Tensor::from_slice(&[1i64]));
+        let e = copy_into_vars(&vs, &t, "p.", false).unwrap_err();
+        assert!(e.contains("`p.b` is Int64"), "{e}");
     }
 
     #[test]

@@ -2,57 +2,13 @@
 //! independently of the batch size, evaluate; and its bad-input errors.
 #![cfg(feature = "torch")] // training and sampling need libtorch
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use approx::assert_relative_eq;
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("graphdiff").unwrap();
-    c.env("OMP_NUM_THREADS", "1");
-    c
-}
-
-/// 24 small training graphs (cycles with chords, stars; 4..=11 nodes) as JSON lines.
-fn write_graphs(dir: &Path, extra_big: bool) -> PathBuf {
-    let mut lines = String::new();
-    for i in 0..24usize {
-        let n = 4 + i % 8;
-        let mut edges: Vec<[usize; 2]> = if i % 2 == 0 {
-            (0..n - 1).map(|u| [u, u + 1]).collect()
-        } else {
-            (1..n).map(|v| [0, v]).collect()
-        };
-        if i % 3 == 0 {
-            edges.push([1, n - 1]);
-        }
-        lines.push_str(&serde_json::json!({"n": n, "edges": edges}).to_string());
-        lines.push('\n');
-    }
-    if extra_big {
-        let n = 15;
-        let edges: Vec<[usize; 2]> = (0..n - 1).map(|u| [u, u + 1]).collect();
-        lines.push_str(&serde_json::json!({"n": n, "edges": edges}).to_string());
-        lines.push('\n');
-    }
-    let path = dir.join(if extra_big {
-        "big.jsonl"
-    } else {
-        "train.jsonl"
-    });
-    std::fs::write(&path, lines).unwrap();
-    path
-}
-
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+mod common;
+use common::{bin, metrics, write_small_graphs};
 
 fn train_args(data: &Path, run: &Path, steps: u64, objective: &str) -> Vec<String> {
     let mut v: Vec<String> = vec!["train".into(), "graph-ddpm".into(), "--data".into()];
@@ -82,7 +38,7 @@ fn train_args(data: &Path, run: &Path, steps: u64, objective: &str) -> Vec<Strin
 #[test]
 fn graph_ddpm_trains_resumes_exactly_samples_and_evaluates() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = write_graphs(tmp.path(), false);
+    let data = write_small_graphs(tmp.path(), false);
     for objective in ["simple", "vlb"] {
         let full = tmp.path().join(format!("full-{objective}"));
         bin()
@@ -155,7 +111,7 @@ fn graph_ddpm_trains_resumes_exactly_samples_and_evaluates() {
 #[test]
 fn graph_ddpm_bad_input_is_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = write_graphs(tmp.path(), false);
+    let data = write_small_graphs(tmp.path(), false);
     let run = tmp.path().join("run");
     let fail = |args: Vec<String>, needle: &str| {
         bin()
@@ -177,7 +133,7 @@ fn graph_ddpm_bad_input_is_one_clear_error() {
     fail(a, "schedule.beta_bar[1]");
     fail(with("sampler.kind=ddim"), "ddim");
     // a graph larger than the padding is refused, never truncated
-    let big = write_graphs(tmp.path(), true);
+    let big = write_small_graphs(tmp.path(), true);
     fail(train_args(&big, &run, 2, "simple"), "max_nodes");
     // a diverging run stops at the step whose loss is not finite, naming it
     let mut a = train_args(&data, &run, 30, "simple");

@@ -4,15 +4,11 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("graphdiff").unwrap();
-    c.env("OMP_NUM_THREADS", "1");
-    c
-}
+mod common;
+use common::bin;
 
 /// A trained per-size Erdős–Rényi baseline (fast) in `dir/run`.
 fn trained_run(dir: &Path) -> std::path::PathBuf {

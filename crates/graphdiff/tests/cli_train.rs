@@ -7,15 +7,11 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use approx::assert_relative_eq;
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("graphdiff").unwrap();
-    c.env("OMP_NUM_THREADS", "1");
-    c
-}
+mod common;
+use common::{bin, metrics};
 
 /// 30 small training graphs (cycles with chords and paths, 4..=12 nodes) as JSON lines.
 fn write_graphs(dir: &Path) -> std::path::PathBuf {
@@ -35,14 +31,6 @@ fn write_graphs(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("train.jsonl");
     std::fs::write(&path, lines).unwrap();
     path
-}
-
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn checkpoints(run: &Path) -> Vec<String> {

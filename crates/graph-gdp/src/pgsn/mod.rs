@@ -724,42 +724,7 @@ pub fn load_official_weights(vs: &tch::nn::VarStore, path: &Path, prefix: &str) 
             None => return Err(werr(format!("key `{k}` does not start with `{prefix}`"))),
         }
     }
-    let vars = vs.variables();
-    let mut missing: Vec<&str> = vars
-        .keys()
-        .filter(|k| !tensors.contains_key(*k))
-        .map(String::as_str)
-        .collect();
-    let mut unexpected: Vec<&str> = tensors
-        .keys()
-        .filter(|k| !vars.contains_key(*k))
-        .map(String::as_str)
-        .collect();
-    missing.sort_unstable();
-    unexpected.sort_unstable();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        return Err(werr(format!(
-            "{} missing tensor(s) {:?}, {} unexpected tensor(s) {:?}",
-            missing.len(),
-            &missing[..missing.len().min(5)],
-            unexpected.len(),
-            &unexpected[..unexpected.len().min(5)]
-        )));
-    }
-    for (name, var) in &vars {
-        let src = &tensors[name];
-        if src.size() != var.size() {
-            return Err(werr(format!(
-                "`{name}` has shape {:?}, the network expects {:?}",
-                src.size(),
-                var.size()
-            )));
-        }
-        let mut v = var.shallow_clone();
-        tch::no_grad(|| v.f_copy_(&src.to_kind(var.kind()).to_device(var.device())))
-            .map_err(|e| werr(format!("`{name}`: {e}")))?;
-    }
-    Ok(())
+    graph_tensor::checkpoint::copy_into_vars(vs, &tensors, "", false).map_err(werr)
 }
 
 #[cfg(test)]
