@@ -14,6 +14,7 @@
 //! Without the `torch` feature the crate builds and tests with no libtorch present.
 
 pub mod datasets;
+pub mod fpenv;
 pub mod graph;
 pub mod io;
 pub mod malloc;

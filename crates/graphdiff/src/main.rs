@@ -63,6 +63,10 @@ fn main() -> ExitCode {
     // Keep freed tensor memory in the process instead of faulting it in again every step.
     #[cfg(feature = "torch")]
     graph_tensor::malloc::tune_for_tensors();
+    // Subnormal floats as zero (torch.set_flush_denormal), before any thread starts: they
+    // can slow a training's matrix products several times over (graph_tensor::fpenv).
+    #[cfg(feature = "torch")]
+    graph_tensor::fpenv::flush_denormals();
     // Warnings from the libraries (e.g. self-loops dropped while reading an edge list) reach
     // stderr for every command; RUST_LOG selects more.
     cmd::init_logging();
