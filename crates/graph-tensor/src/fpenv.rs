@@ -117,7 +117,10 @@ mod tests {
             // normal arithmetic is untouched
             assert_eq!(black_box(tiny) * black_box(2.0f32), 2.0 * f32::MIN_POSITIVE);
             let child = std::thread::spawn(|| {
-                (denormals_flushed(), black_box(f32::MIN_POSITIVE) * black_box(0.5f32))
+                (
+                    denormals_flushed(),
+                    black_box(f32::MIN_POSITIVE) * black_box(0.5f32),
+                )
             })
             .join()
             .unwrap();
