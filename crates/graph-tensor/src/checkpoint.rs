@@ -420,12 +420,11 @@ pub fn copy_into_vars(
     prefix: &str,
     trainable_only: bool,
 ) -> Result<(), String> {
-    let vars: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
+    let all_vars = vs.variables();
+    let vars: Vec<(&String, &Tensor)> = all_vars
+        .iter()
         .filter(|(_, v)| !trainable_only || v.requires_grad())
         .collect();
-    let all_vars = vs.variables();
     let mut missing: Vec<String> = vars
         .iter()
         .map(|(name, _)| format!("{prefix}{name}"))
