@@ -91,6 +91,19 @@ def threads(t):
     return "default threads" if t == "default" else f"{t} thread{'' if t == '1' else 's'}"
 
 
+ORDER = {"community-small": 0, "ego-small": 1, "grid": 2, "enzymes": 3}
+
+
+def datasets(rows):
+    """The datasets with a row or a published value, in the order of the tables."""
+    return sorted({r["dataset"] for r in rows} | {p[0] for p in PUBLISHED}, key=lambda d: ORDER.get(d, 9))
+
+
+def avg(m):
+    """Mean of the degree, clustering and orbit means (the tables' avg)."""
+    return statistics.mean(m[s]["mean"] for s in STATS[:3] if s in m)
+
+
 def fmt(m):
     return f"{m['mean']:.4f} ± {m['sd']:.4f}" if m else "–"
 
@@ -110,24 +123,22 @@ def table(results, wanted):
         json.dump(out, f, indent=1)
         f.write("\n")
     os.replace(tmp, f"{results}/results.json")
-    order = {"community-small": 0, "ego-small": 1, "grid": 2, "enzymes": 3}
-    rows.sort(key=lambda r: (order.get(r["dataset"], 9), r["model"], r["sampler"]))
+    rows.sort(key=lambda r: (ORDER.get(r["dataset"], 9), r["model"], r["sampler"]))
     md = ["# Results", "",
           "Written by `scripts/reproduce.sh` (never by hand). MMD² against the test split, graphrnn "
           "protocol (the EDP-GNN / GDSS tables: Gaussian EMD on degree, clustering and spectral "
           "histograms, Gaussian RBF σ = 30 on orbit counts; generated isolated nodes removed), "
           "mean ± sd over the sampling seeds; avg = mean of degree, clustering and orbit. "
           "NFE = network evaluations per generated graph.", ""]
-    for ds in sorted({r["dataset"] for r in rows} | {p[0] for p in PUBLISHED}, key=lambda d: order.get(d, 9)):
+    for ds in datasets(rows):
         md += [f"## {ds}", "",
                "| model | sampler | NFE | degree | clustering | orbit | spectral | avg | training | sampling / seed | budget | device | regenerate |",
                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["dataset"] == ds):
             m = r["mmd"]
-            avg = statistics.mean(m[s]["mean"] for s in STATS[:3] if s in m)
             md.append(
                 f"| {r['model']} | {r['sampler']} | {r['nfe_per_graph']} | {fmt(m.get('degree'))} | "
-                f"{fmt(m.get('clustering'))} | {fmt(m.get('orbit'))} | {fmt(m.get('spectral'))} | {avg:.4f} | "
+                f"{fmt(m.get('clustering'))} | {fmt(m.get('orbit'))} | {fmt(m.get('spectral'))} | {avg(m):.4f} | "
                 f"{r['train']['steps']} steps, {r['train']['step_minutes']:.0f} min | "
                 f"{r['samples']} graphs, {r['sample_seconds_per_seed']:.0f} s | "
                 f"{'**cut**: ' if r['budget']['cut'] else ''}{r['budget']['note']} | "
@@ -163,18 +174,16 @@ def readme(results, rows):
     text = open(path).read()
     if BEGIN not in text or END not in text:
         return
-    order = {"community-small": 0, "ego-small": 1, "grid": 2, "enzymes": 3}
     md = ["| dataset | model, sampler | NFE | degree | clustering | orbit | avg | budget |",
           "|---|---|---|---|---|---|---|---|"]
-    for ds in sorted({r["dataset"] for r in rows} | {p[0] for p in PUBLISHED}, key=lambda d: order.get(d, 9)):
+    for ds in datasets(rows):
         for r in (r for r in rows if r["dataset"] == ds):
             m = r["mmd"]
-            avg = statistics.mean(m[s]["mean"] for s in STATS[:3] if s in m)
             seeds = len(r["seeds"])
             budget = f"{r['train']['steps']} steps" + (" (cut)" if r["budget"]["cut"] else " (official)")
             md.append(f"| {ds} | **{r['model']}**, {r['sampler']} | {r['nfe_per_graph']} | "
                       f"{m['degree']['mean']:.4f} | {m['clustering']['mean']:.4f} | "
-                      f"{m['orbit']['mean']:.4f} | **{avg:.4f}** | {budget}, {r['device']}, "
+                      f"{m['orbit']['mean']:.4f} | **{avg(m):.4f}** | {budget}, {r['device']}, "
                       f"{seeds} seed{'s' if seeds > 1 else ''} |")
         for p in (p for p in PUBLISHED if p[0] == ds):
             md.append(f"| {ds} | {p[1]}, published | | {p[2]} | {p[3]} | {p[4]} | {p[5]} | {p[6]} |")
