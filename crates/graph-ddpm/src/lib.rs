@@ -48,7 +48,7 @@ pub mod transition;
 pub use config::{GraphDdpmConfig, NodeFlagRule, Objective, SamplerConfig, SamplerKind};
 pub use error::{DdpmError, Result};
 pub use model::GraphDdpmModel;
-pub use ppgn::{Powerful, PpgnShape};
+pub use ppgn::{Evaluator, Powerful, PpgnShape};
 pub use sampler::DdpmSampler;
 pub use transition::{DoublyStochastic, Schedule, StepLevels};
 

@@ -23,6 +23,8 @@ use tch::{Kind, Tensor};
 
 use crate::error::{input_err, Result};
 
+mod fused;
+
 /// Slope of every LeakyReLU of the official model (`SLOPE = 0.01`).
 pub const LEAKY_SLOPE: f64 = 0.01;
 /// The instance norm's epsilon (`masked_instance_norm2D`, `eps = 1e-5`).
@@ -270,6 +272,20 @@ impl Powerful {
         dropout_scale: Option<&Tensor>,
     ) -> Result<Tensor> {
         self.forward_traced(adj, flags, beta_bar, dropout_scale, None)
+    }
+
+    /// Eval-mode flip logits without gradient: [`Powerful::forward`] with no dropout, through
+    /// [`Powerful::evaluator`] (a sampler that calls the network repeatedly should keep one
+    /// evaluator instead).
+    pub fn forward_eval(&self, adj: &Tensor, flags: &Tensor, beta_bar: &[f64]) -> Result<Tensor> {
+        self.evaluator().logits(adj, flags, beta_bar)
+    }
+
+    /// The network prepared for repeated eval-mode calls (the samplers' 32 steps).
+    pub fn evaluator(&self) -> Evaluator<'_> {
+        let fused = (self.device() == tch::Device::Cpu && self.kind() == Kind::Float)
+            .then(|| fused::Prepared::new(self));
+        Evaluator { net: self, fused }
     }
 
     /// [`Powerful::forward`] on the real entries only: graphs are grouped by their number of
@@ -528,6 +544,48 @@ impl Powerful {
             .unsqueeze(1)
             .addmm(&fin.w, &head)
             .view([b, n, n]))
+    }
+}
+
+/// Eval-mode flip logits without gradient, for the samplers ([`Powerful::evaluator`]).
+///
+/// A float32 CPU batch without padding (every flag 1, as in the samplers' node-count groups)
+/// runs the fused forward of `ppgn/fused.rs`: libtorch's matrix products with the element-wise
+/// work in hand-written loops, and the first layer in closed form when the input is a binary
+/// adjacency with an empty diagonal. It equals [`Powerful::forward`] up to float rounding
+/// (relative 2e-5 in its test). Any other batch runs [`Powerful::forward`].
+pub struct Evaluator<'a> {
+    net: &'a Powerful,
+    /// The weights laid out for the fused forward (float32 CPU networks).
+    fused: Option<fused::Prepared>,
+}
+
+impl std::fmt::Debug for Evaluator<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluator")
+            .field("shape", &self.net.shape)
+            .field("fused", &self.fused.is_some())
+            .finish()
+    }
+}
+
+impl Evaluator<'_> {
+    /// Flip logits `[B, N, N]`, as [`Powerful::forward`] in eval mode (see the type's docs).
+    pub fn logits(&self, adj: &Tensor, flags: &Tensor, beta_bar: &[f64]) -> Result<Tensor> {
+        tch::no_grad(|| {
+            let s = adj.size();
+            let unpadded = s.len() == 3
+                && s[0] > 0
+                && s[1] > 0
+                && s[1] == s[2]
+                && adj.device() == tch::Device::Cpu
+                && flags.size() == [s[0], s[1]]
+                && flags.min().double_value(&[]) > 0.5;
+            match &self.fused {
+                Some(fused) if unpadded => fused.forward(adj, beta_bar),
+                _ => self.net.forward(adj, flags, beta_bar, None),
+            }
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use tch::{Kind, Tensor};
 use crate::config::SamplerKind;
 use crate::error::{input_err, Result};
 use crate::loss::node_mask;
-use crate::ppgn::Powerful;
+use crate::ppgn::{Evaluator, Powerful};
 use crate::transition::{torch_linspace_f32, DoublyStochastic, LevelTensors, StepLevels};
 
 /// One step of the VLB sampler.
@@ -44,9 +44,20 @@ pub fn vlb_step(
     levels: StepLevels,
     uniform: &Tensor,
 ) -> Result<VlbStep> {
+    vlb_step_with(&net.evaluator(), a_t, flags, levels, uniform)
+}
+
+/// [`vlb_step`] with a prepared network.
+fn vlb_step_with(
+    net: &Evaluator,
+    a_t: &Tensor,
+    flags: &Tensor,
+    levels: StepLevels,
+    uniform: &Tensor,
+) -> Result<VlbStep> {
     let b = a_t.size()[0] as usize;
     let kind = a_t.kind();
-    let logits = net.forward(a_t, flags, &vec![levels.beta_bar_t; b], None)?;
+    let logits = net.logits(a_t, flags, &vec![levels.beta_bar_t; b])?;
     let s = logits.sigmoid();
     let s = (&s + s.transpose(-2, -1)) / 2.0;
     let p0 = crate::transition::select(&a_t.gt(0.5), &(1.0 - &s), &s);
@@ -84,6 +95,25 @@ pub fn simple_step(
     renoise_uniform: &Tensor,
     flip_uniform: &Tensor,
 ) -> Result<SimpleStep> {
+    simple_step_with(
+        &net.evaluator(),
+        a_hat,
+        flags,
+        level,
+        renoise_uniform,
+        flip_uniform,
+    )
+}
+
+/// [`simple_step`] with a prepared network.
+fn simple_step_with(
+    net: &Evaluator,
+    a_hat: &Tensor,
+    flags: &Tensor,
+    level: f64,
+    renoise_uniform: &Tensor,
+    flip_uniform: &Tensor,
+) -> Result<SimpleStep> {
     let b = a_hat.size()[0] as usize;
     let (kind, device) = (a_hat.kind(), a_hat.device());
     let flags = flags.to_kind(kind);
@@ -91,7 +121,7 @@ pub fn simple_step(
     let renoise_prob = scalar(1.0 - level).where_self(&a_hat.gt(0.5), &scalar(level));
     let noised =
         graph_tensor::batch::mask_adjs(&draw_symmetric(&renoise_prob, renoise_uniform)?, &flags);
-    let logits = net.forward(&noised, &flags, &vec![level; b], None)?;
+    let logits = net.logits(&noised, &flags, &vec![level; b])?;
     let s = logits.sigmoid();
     let flip_prob = (&s + s.transpose(-2, -1)) / 2.0 * node_mask(&flags);
     let flips = draw_symmetric(&flip_prob, flip_uniform)?;
@@ -117,11 +147,13 @@ fn draw_symmetric(p: &Tensor, uniform: &Tensor) -> Result<Tensor> {
     Ok(symmetrize_upper(&d))
 }
 
-/// Node-pair entries per network call of the sampler (`graphs × n²`): a call's activations
-/// (`h × entries` floats, 1 MiB for h = 32) then stay in a core's L2 cache, which made a
-/// 1024-graph Community-small sampling run 1.65× faster (in CPU time) than one call per node
-/// count. Graphs of one node count are cut into calls of this size.
-pub const CHUNK_ENTRIES: usize = 8192;
+/// Node-pair entries per network call of the sampler (`graphs × n²`): a call's working set
+/// (about ten `h × entries` float tensors, 0.5 MiB each for h = 32) then stays near a
+/// core's L2 cache. Sampling 1024 Community-small graphs with the fused forward took 9.0 s
+/// at 4096 entries per call, 9.2 s at 6144, 9.8 s at 8192, 14.3 s at 16384 and 10.2 s at 2048
+/// (1 thread, the CPU of BENCHMARKS.md). Graphs of one node count are cut into calls of this
+/// size.
+pub const CHUNK_ENTRIES: usize = 4096;
 
 /// One sampler call: the chains of graphs `members` of one node count `n`.
 struct Chain {
@@ -273,16 +305,17 @@ impl DdpmSampler {
         let half = Tensor::full([bs, n, n], 0.5, (kind, device));
         let mut a = draw_symmetric(&half, &uniform())?;
         let steps = self.nfe();
+        let eval = net.evaluator();
         for k in 0..steps {
             a = match self.kind {
                 SamplerKind::Vlb => {
                     let levels = StepLevels::of(&self.process, steps - k);
-                    vlb_step(net, &a, &flags, levels, &uniform())?.next
+                    vlb_step_with(&eval, &a, &flags, levels, &uniform())?.next
                 }
                 _ => {
                     let ur = uniform();
                     let uf = uniform();
-                    simple_step(net, &a, &flags, self.levels[k], &ur, &uf)?.next
+                    simple_step_with(&eval, &a, &flags, self.levels[k], &ur, &uf)?.next
                 }
             };
         }

@@ -597,3 +597,50 @@ fn packed_forward_gives_the_padded_losses_and_gradients() {
         l2_rel(&gk, &gp)
     );
 }
+
+/// The samplers' evaluator (the fused float32 CPU forward, first layer in closed form) gives
+/// the official eval-mode logits of each fixture graph alone, unpadded, at both objectives'
+/// levels (the README's float32 logit tolerance, 1e-5 normwise), and runs the fused path
+/// only where it applies: a padded batch goes through the autograd forward unchanged.
+#[test]
+fn sampler_evaluator_gives_the_official_logits() {
+    let c = read("cases.safetensors");
+    let (_vs, net) = official_net(Kind::Float);
+    let eval = net.evaluator();
+    assert_eq!(
+        format!("{eval:?}").contains("fused: true"),
+        device() == Device::Cpu
+    );
+    let counts: Vec<i64> = f64s(&c["num_nodes"]).iter().map(|&x| x as i64).collect();
+    let flags = &c["node_flags"];
+    for prefix in ["simple", "vlb"] {
+        let levels = if prefix == "simple" {
+            f64s(&c["simple.beta_bar"])
+        } else {
+            f64s(&c["vlb.beta_bar_t"])
+        };
+        let a = c[&format!("{prefix}.noisy_adj")].to_kind(Kind::Float);
+        let want = &c[&format!("{prefix}.logits")];
+        // padded batch: the autograd forward's own logits
+        let padded = eval.logits(&a, flags, &levels).unwrap();
+        let direct = tch::no_grad(|| net.forward(&a, flags, &levels, None)).unwrap();
+        check_exact(&format!("{prefix} padded batch"), &padded, &direct);
+        for (g, &n) in counts.iter().enumerate() {
+            let gi = g as i64;
+            let own = |t: &Tensor| t.narrow(0, gi, 1).narrow(1, 0, n).narrow(2, 0, n);
+            let z = eval
+                .logits(
+                    &own(&a),
+                    &Tensor::ones([1, n], (Kind::Float, a.device())),
+                    &levels[g..g + 1],
+                )
+                .unwrap();
+            check_normwise(
+                &format!("{prefix} graph {g} ({n} nodes), fused"),
+                &z,
+                &own(want),
+                1e-5,
+            );
+        }
+    }
+}
