@@ -69,7 +69,7 @@ simd_fn! {
 
 simd_fn! {
     /// See [`bias_leaky_impl`].
-    fn bias_leaky<'a>(src: &'a [f32], bias: &'a [f32], dst: &'a mut [f32]) => bias_leaky_impl
+    fn bias_leaky<'a>(hid: &'a mut [f32], b1: &'a [f32], b2: &'a [f32]) => bias_leaky_impl
 }
 
 simd_fn! {
@@ -158,15 +158,21 @@ fn layer0_map_impl(
     }
 }
 
-/// `dst[c][k] = LeakyReLU(src[c][k] + bias[c])` for the `C = bias.len()` rows of `src`, and
-/// a row of ones after them: `dst: [C + 1, E]`.
+/// The hidden layers of `m1` and `m2` in place: `hid: [2C + 1, E]` holds `m1`'s first
+/// products in rows `0..C`, `m2`'s in rows `C + 1..2C + 1`; each row becomes
+/// `LeakyReLU(v + b[c])` with its layer's bias, and row `C` is set to ones (the input of the
+/// second layers' bias column).
 #[inline(always)]
-fn bias_leaky_impl(src: &[f32], bias: &[f32], dst: &mut [f32]) {
-    let e = src.len() / bias.len();
-    let (body, ones) = dst.split_at_mut(bias.len() * e);
-    for ((d, s), &b) in body.chunks_exact_mut(e).zip(src.chunks_exact(e)).zip(bias) {
-        for (o, &v) in d.iter_mut().zip(s) {
-            *o = leaky(v + b);
+fn bias_leaky_impl(hid: &mut [f32], b1: &[f32], b2: &[f32]) {
+    let c = b1.len();
+    let e = hid.len() / (2 * c + 1);
+    let (first, rest) = hid.split_at_mut(c * e);
+    let (ones, second) = rest.split_at_mut(e);
+    for (rows, bias) in [(first, b1), (second, b2)] {
+        for (row, &b) in rows.chunks_exact_mut(e).zip(bias) {
+            for v in row.iter_mut() {
+                *v = leaky(*v + b);
+            }
         }
     }
     ones.fill(1.0);
@@ -451,17 +457,18 @@ fn binary_degrees(adj: &[f32], n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
 
 /// One PowerfulLayer's weights as the fused forward reads them.
 struct LayerWeights {
-    /// `[m1.0; m2.0; m4's x-half]` `[3h, h]`: every map of `x^l` but the head's. (The head's
-    /// block in the same product, with the head accumulated by an addition, measured 8 %
-    /// slower over a whole sampling run: a larger working set per call.)
-    first: Tensor,
+    /// The first layers of `m1` and `m2` `[h, h]`.
+    m1_first: Tensor,
+    m2_first: Tensor,
     b_m1: Vec<f32>,
     b_m2: Vec<f32>,
-    /// `[W | b]` of `m1.2` and `m2.2` `[h, h + 1]`.
+    /// `[W | b]` of `m1.2` and `[b | W]` of `m2.2` `[h, h + 1]`: they read the hidden
+    /// buffer's rows `[hid₁; 1]` and `[1; hid₂]`.
     m1_aug: Tensor,
     m2_aug: Tensor,
-    /// m4's product half `[h, h]`.
+    /// m4's product half and `x`-half `[h, h]`.
     w4a: Tensor,
+    w4b: Tensor,
     /// The head's block of `layer_cat_lin` for this layer's output `[h, h]`.
     head: Tensor,
 }
@@ -500,18 +507,18 @@ impl Prepared {
                 .enumerate()
                 .map(|(l, conv)| {
                     let w4 = conv.m4.w.detach();
-                    let first = [
-                        conv.m1.0.w.detach(),
-                        conv.m2.0.w.detach(),
-                        w4.narrow(1, h, h),
-                    ];
                     LayerWeights {
-                        first: Tensor::cat(&first, 0),
+                        m1_first: conv.m1.0.w.detach(),
+                        m2_first: conv.m2.0.w.detach(),
                         b_m1: to_vec(&bias(&conv.m1.0)),
                         b_m2: to_vec(&bias(&conv.m2.0)),
                         m1_aug: aug(&conv.m1.1),
-                        m2_aug: aug(&conv.m2.1),
+                        m2_aug: Tensor::cat(
+                            &[bias(&conv.m2.1).unsqueeze(1), conv.m2.1.w.detach()],
+                            1,
+                        ),
                         w4a: w4.narrow(1, 0, h).contiguous(),
+                        w4b: w4.narrow(1, h, h).contiguous(),
                         head: head_w(l),
                     }
                 })
@@ -583,22 +590,19 @@ impl Prepared {
             let _ = head.addmm_(&self.layers[0].head, &x);
         }
         let blocks = [h * b, n, n];
-        let he = (h * e) as usize;
         for lw in &self.layers[first..] {
-            let g = lw.first.mm(&x);
-            let mut hid1 = Tensor::empty([h + 1, e], opts);
-            let mut hid2 = Tensor::empty([h + 1, e], opts);
-            {
-                let gs = host(&g);
-                bias_leaky(&gs[..he], &lw.b_m1, host_mut(&mut hid1));
-                bias_leaky(&gs[he..2 * he], &lw.b_m2, host_mut(&mut hid2));
-            }
-            let p = lw.m1_aug.mm(&hid1);
-            let q = lw.m2_aug.mm(&hid2);
-            drop((hid1, hid2));
+            // The hidden layers of m1 and m2 in one buffer [hid₁; 1; hid₂], written by the
+            // products and activated in place.
+            let mut hid = Tensor::empty([2 * h + 1, e], opts);
+            let _ = lw.m1_first.mm_out(&hid.narrow(0, 0, h), &x);
+            let _ = lw.m2_first.mm_out(&hid.narrow(0, h + 1, h), &x);
+            bias_leaky(host_mut(&mut hid), &lw.b_m1, &lw.b_m2);
+            let p = lw.m1_aug.mm(&hid.narrow(0, 0, h + 1));
+            let q = lw.m2_aug.mm(&hid.narrow(0, h, h + 1));
+            drop(hid);
             let mm = p.view(blocks).bmm(&q.view(blocks)).view([h, e]);
-            // y = W_a·mm/√n + W_b·x (m4's bias cancels in the norm), in place in g's rows.
-            let mut y = g.narrow(0, 2 * h, h);
+            // y = W_a·mm/√n + W_b·x (m4's bias cancels in the norm).
+            let mut y = lw.w4b.mm(&x);
             let _ = y.addmm_(&(&lw.w4a * inv), &mm);
             instance_norm(host_mut(&mut y), nu * nu);
             let _ = head.addmm_(&lw.head, &y);
