@@ -43,6 +43,7 @@ pub mod parallel;
 pub mod run;
 #[cfg(feature = "torch")]
 pub mod sample;
+pub mod simd;
 #[cfg(feature = "torch")]
 pub mod train;
 

@@ -20,66 +20,43 @@
 //! (`tests` below compare them). Nothing here is differentiable: it serves the samplers, which
 //! never take a gradient; training keeps the autograd forward.
 //!
-//! The loops run through `simd_fn!`, which compiles them inside `pulp`'s run-time dispatch
-//! for the best instruction set the CPU has (AVX2 with FMA here), so that they vectorise.
+//! The loops run through graph-tensor's `simd_fn!`, which compiles them inside `pulp`'s
+//! run-time dispatch for the best instruction set the CPU has, so that they vectorise.
 
 use tch::{Device, Kind, Tensor};
 
 use super::{Powerful, LEAKY_SLOPE, NORM_EPS};
 use crate::error::{input_err, Result};
 
-/// Defines `$name` as `$imp` compiled inside `pulp`'s run-time dispatch: the arguments
-/// travel in a struct whose `pulp::WithSimd` body calls the `#[inline(always)]`
-/// implementation.
-macro_rules! simd_fn {
-    ($(#[$m:meta])* fn $name:ident<'a>($($arg:ident: $ty:ty),* $(,)?) => $imp:ident) => {
-        $(#[$m])*
-        fn $name<'a>($($arg: $ty),*) {
-            struct Op<'a> {
-                $($arg: $ty,)*
-            }
-            impl<'a> pulp::WithSimd for Op<'a> {
-                type Output = ();
-                #[inline(always)]
-                fn with_simd<S: pulp::Simd>(self, _: S) {
-                    let Op { $($arg),* } = self;
-                    $imp($($arg),*)
-                }
-            }
-            pulp::Arch::new().dispatch(Op { $($arg),* })
-        }
-    };
-}
-
-simd_fn! {
+graph_tensor::simd_fn! {
     /// See [`input_map_impl`].
     fn input_map<'a>(
         adj: &'a [f32], n: usize, levels: &'a [f32], w: &'a [f32], bias: &'a [f32],
         out: &'a mut [f32],
-    ) => input_map_impl
+    ) -> () => input_map_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// See [`layer0_map_impl`].
     fn layer0_map<'a>(
         adj: &'a [f32], a2: &'a [f32], n: usize, deg_row: &'a [f32], deg_col: &'a [f32],
         k: &'a [f32], out: &'a mut [f32],
-    ) => layer0_map_impl
+    ) -> () => layer0_map_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// See [`bias_leaky_impl`].
-    fn bias_leaky<'a>(hid: &'a mut [f32], b1: &'a [f32], b2: &'a [f32]) => bias_leaky_impl
+    fn bias_leaky<'a>(hid: &'a mut [f32], b1: &'a [f32], b2: &'a [f32]) -> () => bias_leaky_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// See [`instance_norm_impl`].
-    fn instance_norm<'a>(y: &'a mut [f32], len: usize) => instance_norm_impl
+    fn instance_norm<'a>(y: &'a mut [f32], len: usize) -> () => instance_norm_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// See [`residual_leaky_impl`].
-    fn residual_leaky<'a>(x: &'a [f32], y: &'a mut [f32], bias: &'a [f32]) => residual_leaky_impl
+    fn residual_leaky<'a>(x: &'a [f32], y: &'a mut [f32], bias: &'a [f32]) -> () => residual_leaky_impl
 }
 
 #[inline(always)]

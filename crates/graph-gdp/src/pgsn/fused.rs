@@ -23,7 +23,7 @@
 //!
 //! The loops are written over row slices so that the compiler vectorises them, and each
 //! kernel runs through `simd_fn!`, which compiles it for the best instruction set the CPU has
-//! (AVX2, AVX-512; chosen at run time by `pulp`, no `unsafe`). The float32 exponential is a
+//! (chosen at run time by `pulp`, no `unsafe`; graph-tensor's `simd` module). The float32 exponential is a
 //! branch-free polynomial ([`exp_f32`], Cephes `expf`: relative error below 2e-7, which
 //! vectorises where the C library's `expf` does not); float64 uses the standard one.
 
@@ -98,82 +98,57 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     y * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
-/// Defines `$name` as `$imp` compiled for the best SIMD instruction set of the CPU: the
-/// arguments travel in a struct whose `pulp::WithSimd` body calls the `#[inline(always)]`
-/// implementation, so the whole kernel is compiled inside `pulp`'s run-time dispatch (AVX2,
-/// AVX-512; safe code throughout).
-macro_rules! simd_fn {
-    ($(#[$m:meta])* fn $name:ident<'a, T>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty => $imp:ident) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn $name<'a, T: Real>($($arg: $ty),*) -> $ret {
-            struct Op<'a, T> {
-                $($arg: $ty,)*
-            }
-            impl<'a, T: Real> pulp::WithSimd for Op<'a, T> {
-                type Output = $ret;
-                #[inline(always)]
-                fn with_simd<S: pulp::Simd>(self, _: S) -> $ret {
-                    let Op { $($arg),* } = self;
-                    $imp($($arg),*)
-                }
-            }
-            pulp::Arch::new().dispatch(Op { $($arg),* })
-        }
-    };
-}
-
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Attention forward (see [`attention_forward_impl`]).
-    fn attention_forward<'a, T>(
+    pub(crate) fn attention_forward<'a, T: Real>(
         d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
         erow: Option<&'a [usize]>, edge: &'a [bool], clamp: bool, out: &'a mut [T],
         msg: Option<&'a mut [T]>,
     ) -> AttnSaved<T> => attention_forward_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Attention backward (see [`attention_backward_impl`]).
-    fn attention_backward<'a, T>(
+    pub(crate) fn attention_backward<'a, T: Real>(
         d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
         edge: &'a [bool], saved: &'a AttnSaved<T>, g_out: &'a [T], g_msg: Option<&'a [T]>,
     ) -> AttnGrads<T> => attention_backward_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Position aggregation forward (see [`positions_forward_impl`]).
-    fn positions_forward<'a, T>(
+    pub(crate) fn positions_forward<'a, T: Real>(
         b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
         count: &'a [T],
     ) -> Vec<T> => positions_forward_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Position aggregation backward (see [`positions_backward_impl`]).
-    fn positions_backward<'a, T>(
+    pub(crate) fn positions_backward<'a, T: Real>(
         b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
         count: &'a [T], grad: &'a [T],
     ) -> (Vec<T>, Vec<T>) => positions_backward_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Edge update forward (see [`edge_update_forward_impl`]).
-    fn edge_update_forward<'a, T>(
+    pub(crate) fn edge_update_forward<'a, T: Real>(
         b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T],
         scale: &'a EdgeScale<'a, T>,
     ) -> Vec<T> => edge_update_forward_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Edge update of a packed symmetric layout (see [`edge_update_packed_impl`]).
-    fn edge_update_packed<'a, T>(
+    pub(crate) fn edge_update_packed<'a, T: Real>(
         b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T], scale: T,
     ) -> Vec<T> => edge_update_packed_impl
 }
 
-simd_fn! {
+graph_tensor::simd_fn! {
     /// Edge update backward (see [`edge_update_backward_impl`]).
-    fn edge_update_backward<'a, T>(
+    pub(crate) fn edge_update_backward<'a, T: Real>(
         b: usize, n: usize, dd: usize, ua: &'a [T], ub: &'a [T], scale: &'a EdgeScale<'a, T>,
         grad: &'a [T],
     ) -> (Vec<T>, Vec<T>, Vec<T>) => edge_update_backward_impl
