@@ -6,14 +6,16 @@
 //! (a profile of sampling 1024 Community-small graphs put the broadcast bias copies of
 //! `addmm`, the instance norm and the LeakyReLUs at about 30 % of the time):
 //!
-//! * the first layers of `m1` and `m2` take their bias and LeakyReLU in one pass that writes
-//!   the hidden activations with a row of ones beneath, so the second layers' biases ride in
-//!   their matrix products (`[W | b]·[hid; 1]`);
+//! * the first layer is computed in closed form when the input is a binary adjacency with an
+//!   empty diagonal (every sampler state): see [`Layer0`];
+//! * the first products of `m1` and `m2` are written into one buffer `[hid₁; 1; hid₂]` and
+//!   take their bias and LeakyReLU there in one pass, so the second layers' biases ride in
+//!   their matrix products (`[W | b]·[hid₁; 1]`, `[b | W]·[1; hid₂]`);
 //! * `m4`'s bias is dropped: the instance norm that follows subtracts each channel's mean
 //!   over the graph, so a per-channel constant cancels exactly (in real arithmetic; in float
 //!   it only removes a rounding);
-//! * `m4`'s product accumulates into its `x`-half in place, and the instance norm (biased
-//!   variance, eps 1e-5, per graph and channel over the `n²` entries) runs in place;
+//! * `m4`'s product half accumulates in place onto its `x`-half, and the instance norm
+//!   (biased variance, eps 1e-5, per graph and channel over the `n²` entries) runs in place;
 //! * the head's `x + LeakyReLU(after_conv(x))` is one pass.
 //!
 //! The arithmetic is [`Powerful::forward`]'s on an unpadded batch up to float rounding
