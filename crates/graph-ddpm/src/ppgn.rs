@@ -274,13 +274,6 @@ impl Powerful {
         self.forward_traced(adj, flags, beta_bar, dropout_scale, None)
     }
 
-    /// Eval-mode flip logits without gradient: [`Powerful::forward`] with no dropout, through
-    /// [`Powerful::evaluator`] (a sampler that calls the network repeatedly should keep one
-    /// evaluator instead).
-    pub fn forward_eval(&self, adj: &Tensor, flags: &Tensor, beta_bar: &[f64]) -> Result<Tensor> {
-        self.evaluator().logits(adj, flags, beta_bar)
-    }
-
     /// The network prepared for repeated eval-mode calls (the samplers' 32 steps).
     pub fn evaluator(&self) -> Evaluator<'_> {
         let fused = (self.device() == tch::Device::Cpu && self.kind() == Kind::Float)

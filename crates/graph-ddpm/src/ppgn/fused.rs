@@ -229,9 +229,9 @@ fn host(t: &Tensor) -> &[f32] {
     }
     #[allow(unsafe_code)]
     // SAFETY: a contiguous float32 CPU tensor holds `len` floats from `data_ptr` (which
-    // includes the storage offset); the borrow of `t` keeps the storage alive, and every
-    // tensor handed to these helpers is made inside `forward_eval` and not written while the
-    // slice lives.
+    // includes the storage offset); the borrow of `t` keeps the storage alive. The tensors
+    // handed to these helpers are made inside `Prepared::forward`, or are its input, which it
+    // only reads; none is written while a slice of it lives.
     unsafe {
         std::slice::from_raw_parts(t.data_ptr() as *const f32, len)
     }
@@ -251,13 +251,13 @@ fn host_mut(t: &mut Tensor) -> &mut [f32] {
     }
 }
 
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.detach().contiguous().view([-1])).expect("float32 weights")
-}
-
-fn to_vec64(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).contiguous().view([-1]))
-        .expect("float weights")
+/// A copy of a weight tensor's values in `T` (float32 for the loops, float64 for
+/// [`Layer0`]'s coefficients).
+fn to_vec<T: tch::kind::Element>(t: &Tensor) -> Vec<T> {
+    let t = t.detach().to_kind(T::KIND).contiguous();
+    let mut v = vec![T::ZERO; t.numel()];
+    t.copy_data(&mut v, t.numel());
+    v
 }
 
 fn leaky64(v: f64) -> f64 {
@@ -306,11 +306,11 @@ struct Layer0 {
 impl Layer0 {
     fn new(net: &Powerful) -> Self {
         let conv = &net.convs[0];
-        let b = |l: &super::Linear| to_vec64(l.b.as_ref().expect("bias"));
+        let b = |l: &super::Linear| to_vec::<f64>(l.b.as_ref().expect("bias"));
         let h = net.shape.hidden;
-        let in_w = to_vec64(&net.in_lin.w);
+        let in_w = to_vec::<f64>(&net.in_lin.w);
         let col = |k: usize| -> Vec<f64> { (0..h).map(|c| in_w[2 * c + k]).collect() };
-        let w4 = to_vec64(&conv.m4.w);
+        let w4 = to_vec::<f64>(&conv.m4.w);
         let half = |lo: usize| -> Vec<f64> {
             w4.chunks_exact(2 * h)
                 .flat_map(|r| r[lo..lo + h].iter().copied())
@@ -321,15 +321,15 @@ impl Layer0 {
             w1: col(1),
             in_b: b(&net.in_lin),
             m1: [
-                to_vec64(&conv.m1.0.w),
+                to_vec::<f64>(&conv.m1.0.w),
                 b(&conv.m1.0),
-                to_vec64(&conv.m1.1.w),
+                to_vec::<f64>(&conv.m1.1.w),
                 b(&conv.m1.1),
             ],
             m2: [
-                to_vec64(&conv.m2.0.w),
+                to_vec::<f64>(&conv.m2.0.w),
                 b(&conv.m2.0),
-                to_vec64(&conv.m2.1.w),
+                to_vec::<f64>(&conv.m2.1.w),
                 b(&conv.m2.1),
             ],
             wa: half(0),
