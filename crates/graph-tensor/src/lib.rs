@@ -32,6 +32,8 @@ pub mod conformance;
 #[cfg(feature = "torch")]
 pub mod ema;
 #[cfg(feature = "torch")]
+pub mod host;
+#[cfg(feature = "torch")]
 pub mod model;
 #[cfg(feature = "torch")]
 pub mod noise;

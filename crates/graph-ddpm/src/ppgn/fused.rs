@@ -212,43 +212,16 @@ fn residual_leaky_impl(x: &[f32], y: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Checks that `t` is a contiguous float32 CPU tensor (what the loops read and write).
-fn check_host(t: &Tensor) {
-    assert!(
-        t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous(),
-        "fused PPGN loops need contiguous float32 CPU tensors"
-    );
-}
-
-/// The floats of `t`.
+/// The floats of `t` (a contiguous float32 CPU tensor). The tensors viewed here are made
+/// inside `Prepared::forward`, or are its input, which it only reads; none is written while
+/// a view of it lives.
 fn host(t: &Tensor) -> &[f32] {
-    check_host(t);
-    let len = t.numel();
-    if len == 0 {
-        return &[];
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: a contiguous float32 CPU tensor holds `len` floats from `data_ptr` (which
-    // includes the storage offset); the borrow of `t` keeps the storage alive. The tensors
-    // handed to these helpers are made inside `Prepared::forward`, or are its input, which it
-    // only reads; none is written while a slice of it lives.
-    unsafe {
-        std::slice::from_raw_parts(t.data_ptr() as *const f32, len)
-    }
+    graph_tensor::host::host(t)
 }
 
-/// The floats of `t`, writable.
+/// The floats of `t`, writable (see [`host`]).
 fn host_mut(t: &mut Tensor) -> &mut [f32] {
-    check_host(t);
-    let len = t.numel();
-    if len == 0 {
-        return &mut [];
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: as in `host`; and no other slice of this storage lives while this one does.
-    unsafe {
-        std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, len)
-    }
+    graph_tensor::host::host_mut(t)
 }
 
 /// A copy of a weight tensor's values in `T` (float32 for the loops, float64 for

@@ -101,7 +101,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
 graph_tensor::simd_fn! {
     /// Attention forward (see [`attention_forward_impl`]).
     pub(crate) fn attention_forward<'a, T: Real>(
-        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
+        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e: &'a [T],
         erow: Option<&'a [usize]>, edge: &'a [bool], clamp: bool, out: &'a mut [T],
         msg: Option<&'a mut [T]>,
     ) -> AttnSaved<T> => attention_forward_impl
@@ -110,48 +110,50 @@ graph_tensor::simd_fn! {
 graph_tensor::simd_fn! {
     /// Attention backward (see [`attention_backward_impl`]).
     pub(crate) fn attention_backward<'a, T: Real>(
-        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e0: &'a [T], e1: &'a [T],
+        d: Dims, q: &'a [T], k: &'a [T], v: &'a [T], e: &'a [T],
         edge: &'a [bool], saved: &'a AttnSaved<T>, g_out: &'a [T], g_msg: Option<&'a [T]>,
-    ) -> AttnGrads<T> => attention_backward_impl
+        grads: AttnGrads<'a, T>,
+    ) -> () => attention_backward_impl
 }
 
 graph_tensor::simd_fn! {
     /// Position aggregation forward (see [`positions_forward_impl`]).
     pub(crate) fn positions_forward<'a, T: Real>(
         b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
-        count: &'a [T],
-    ) -> Vec<T> => positions_forward_impl
+        count: &'a [T], out: &'a mut [T],
+    ) -> () => positions_forward_impl
 }
 
 graph_tensor::simd_fn! {
     /// Position aggregation backward (see [`positions_backward_impl`]).
     pub(crate) fn positions_backward<'a, T: Real>(
         b: usize, n: usize, pc: usize, pos: &'a [T], lp: &'a [T], edge: &'a [bool],
-        count: &'a [T], grad: &'a [T],
-    ) -> (Vec<T>, Vec<T>) => positions_backward_impl
+        count: &'a [T], grad: &'a [T], dpos: &'a mut [T], dlp: &'a mut [T],
+    ) -> () => positions_backward_impl
 }
 
 graph_tensor::simd_fn! {
     /// Edge update forward (see [`edge_update_forward_impl`]).
     pub(crate) fn edge_update_forward<'a, T: Real>(
         b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T],
-        scale: &'a EdgeScale<'a, T>,
-    ) -> Vec<T> => edge_update_forward_impl
+        scale: &'a EdgeScale<'a, T>, out: &'a mut [T],
+    ) -> () => edge_update_forward_impl
 }
 
 graph_tensor::simd_fn! {
     /// Edge update of a packed symmetric layout (see [`edge_update_packed_impl`]).
     pub(crate) fn edge_update_packed<'a, T: Real>(
         b: usize, n: usize, dd: usize, dense: &'a [T], ua: &'a [T], ub: &'a [T], scale: T,
-    ) -> Vec<T> => edge_update_packed_impl
+        out: &'a mut [T],
+    ) -> () => edge_update_packed_impl
 }
 
 graph_tensor::simd_fn! {
     /// Edge update backward (see [`edge_update_backward_impl`]).
     pub(crate) fn edge_update_backward<'a, T: Real>(
         b: usize, n: usize, dd: usize, ua: &'a [T], ub: &'a [T], scale: &'a EdgeScale<'a, T>,
-        grad: &'a [T],
-    ) -> (Vec<T>, Vec<T>, Vec<T>) => edge_update_backward_impl
+        grad: &'a [T], ddense: &'a mut [T], dua: &'a mut [T], dub: &'a mut [T],
+    ) -> () => edge_update_backward_impl
 }
 
 /// Sizes of one group.
@@ -181,8 +183,10 @@ pub(crate) struct AttnSaved<T> {
     pub logits: Option<Vec<T>>,
 }
 
-/// Attention forward. `q, k, v: [B, n, nf]`, `e0, e1: [B, n, n, nf]`, `edge: [B, n, n]`
-/// (`i → j`). Writes `out: [B, n, nf]` and, if given, `msg: [B, n, n, nf]` (0 off the edges).
+/// Attention forward. `q, k, v: [B, n, nf]`, `e: [B, n, n, 2nf]` (`E0 ‖ E1` per pair, the
+/// output of one product with `[W0; W1]`; with `erow`, pair `p`'s row is `erow[p]`),
+/// `edge: [B, n, n]` (`i → j`). Writes `out: [B, n, nf]` and, if given,
+/// `msg: [B, n, n, nf]` (0 off the edges).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn attention_forward_impl<T: Real>(
@@ -190,8 +194,7 @@ fn attention_forward_impl<T: Real>(
     q: &[T],
     k: &[T],
     v: &[T],
-    e0: &[T],
-    e1: &[T],
+    e: &[T],
     erow: Option<&[usize]>,
     edge: &[bool],
     clamp: bool,
@@ -200,8 +203,8 @@ fn attention_forward_impl<T: Real>(
 ) -> AttnSaved<T> {
     // the row of e0/e1 holding pair p (a packed symmetric layout maps (i, j) and (j, i) to
     // one row)
-    let er = |p: usize| erow.map_or(p, |m| m[p]) * d.nf();
     let (n, hh, c, nf) = (d.n, d.h, d.c, d.nf());
+    let er = |p: usize| erow.map_or(p, |m| m[p]) * 2 * nf;
     let scale = T::from_f64((c as f64).sqrt());
     let mut alpha = vec![T::ZERO; d.b * n * n * hh];
     let mut logits_keep = clamp.then(|| vec![T::ZERO; d.b * n * n * hh]);
@@ -219,7 +222,7 @@ fn attention_forward_impl<T: Real>(
                 for ((tc, (&qc, &kc)), &ec) in t
                     .iter_mut()
                     .zip(qj.iter().zip(ki))
-                    .zip(&e0[er(p / nf)..er(p / nf) + nf])
+                    .zip(&e[er(p / nf)..er(p / nf) + nf])
                 {
                     *tc = qc * kc * ec;
                 }
@@ -279,7 +282,7 @@ fn attention_forward_impl<T: Real>(
                     continue;
                 }
                 let vi = &v[(b * n + i) * nf..(b * n + i + 1) * nf];
-                let e = &e1[er(p / nf)..er(p / nf) + nf];
+                let e = &e[er(p / nf) + nf..er(p / nf) + 2 * nf];
                 let a = &alpha[((b * n + i) * n + j) * hh..((b * n + i) * n + j + 1) * hh];
                 match msg.as_deref_mut() {
                     Some(m) => {
@@ -319,13 +322,17 @@ fn attention_forward_impl<T: Real>(
     }
 }
 
-/// Gradients of the attention.
-pub(crate) struct AttnGrads<T> {
-    pub dq: Vec<T>,
-    pub dk: Vec<T>,
-    pub dv: Vec<T>,
-    pub de0: Vec<T>,
-    pub de1: Vec<T>,
+/// Where the attention backward writes its gradients (every entry: the loops zero what
+/// they do not reach).
+pub(crate) struct AttnGrads<'a, T> {
+    /// `[B, n, nf]`.
+    pub dq: &'a mut [T],
+    /// `[B, n, nf]`.
+    pub dk: &'a mut [T],
+    /// `[B, n, nf]`.
+    pub dv: &'a mut [T],
+    /// `[B, n, n, 2nf]`: `∂E0 ‖ ∂E1` per pair, as `e` is laid out.
+    pub de: &'a mut [T],
 }
 
 /// Attention backward from `g_out: [B, n, nf]` and, if the messages were used, `g_msg:
@@ -337,30 +344,34 @@ fn attention_backward_impl<T: Real>(
     q: &[T],
     k: &[T],
     v: &[T],
-    e0: &[T],
-    e1: &[T],
+    e: &[T],
     edge: &[bool],
     saved: &AttnSaved<T>,
     g_out: &[T],
     g_msg: Option<&[T]>,
-) -> AttnGrads<T> {
+    grads: AttnGrads<'_, T>,
+) {
     let (n, hh, c, nf) = (d.n, d.h, d.c, d.nf());
     let scale = T::from_f64((c as f64).sqrt());
     let lim = T::from_f64(5.0);
-    let mut dq = vec![T::ZERO; d.b * n * nf];
-    let mut dk = vec![T::ZERO; d.b * n * nf];
-    let mut dv = vec![T::ZERO; d.b * n * nf];
-    let mut de0 = vec![T::ZERO; d.b * n * n * nf];
-    let mut de1 = vec![T::ZERO; d.b * n * n * nf];
+    let AttnGrads { dq, dk, dv, de } = grads;
+    dq.fill(T::ZERO);
+    dk.fill(T::ZERO);
+    dv.fill(T::ZERO);
     let mut dalpha = vec![T::ZERO; n * hh];
     let mut g = vec![T::ZERO; nf];
     for b in 0..d.b {
         let edges_j = |i: usize, j: usize| edge[(b * n + i) * n + j];
         for j in 0..n {
             let go = &g_out[(b * n + j) * nf..(b * n + j + 1) * nf];
+            for i in (0..n).filter(|&i| !edges_j(i, j)) {
+                let p = ((b * n + i) * n + j) * 2 * nf;
+                de[p..p + 2 * nf].fill(T::ZERO);
+            }
             // ∂α and the gradients of v and E1
             for i in (0..n).filter(|&i| edges_j(i, j)) {
                 let p = ((b * n + i) * n + j) * nf;
+                let pe = 2 * p + nf;
                 match g_msg {
                     Some(gm) => {
                         for ((x, &a), &bb) in g.iter_mut().zip(go).zip(&gm[p..p + nf]) {
@@ -376,8 +387,8 @@ fn attention_backward_impl<T: Real>(
                     .chunks_exact(c)
                     .zip(vi.chunks_exact(c))
                     .zip(dvi.chunks_exact_mut(c))
-                    .zip(e1[p..p + nf].chunks_exact(c))
-                    .zip(de1[p..p + nf].chunks_exact_mut(c))
+                    .zip(e[pe..pe + nf].chunks_exact(c))
+                    .zip(de[pe..pe + nf].chunks_exact_mut(c))
                     .zip(a.iter().zip(&mut dalpha[i * hh..(i + 1) * hh]))
                 {
                     let mut s = T::ZERO;
@@ -417,14 +428,14 @@ fn attention_backward_impl<T: Real>(
             let qj = &q[(b * n + j) * nf..(b * n + j + 1) * nf];
             let dqj = &mut dq[(b * n + j) * nf..(b * n + j + 1) * nf];
             for i in (0..n).filter(|&i| edges_j(i, j)) {
-                let p = ((b * n + i) * n + j) * nf;
+                let pe = ((b * n + i) * n + j) * 2 * nf;
                 let ki = &k[(b * n + i) * nf..(b * n + i + 1) * nf];
                 let dki = &mut dk[(b * n + i) * nf..(b * n + i + 1) * nf];
                 for (((((qh, kh), eh), deh), (dqh, dkh)), &f) in qj
                     .chunks_exact(c)
                     .zip(ki.chunks_exact(c))
-                    .zip(e0[p..p + nf].chunks_exact(c))
-                    .zip(de0[p..p + nf].chunks_exact_mut(c))
+                    .zip(e[pe..pe + nf].chunks_exact(c))
+                    .zip(de[pe..pe + nf].chunks_exact_mut(c))
                     .zip(dqj.chunks_exact_mut(c).zip(dki.chunks_exact_mut(c)))
                     .zip(&dalpha[i * hh..(i + 1) * hh])
                 {
@@ -444,17 +455,11 @@ fn attention_backward_impl<T: Real>(
             }
         }
     }
-    AttnGrads {
-        dq,
-        dk,
-        dv,
-        de0,
-        de1,
-    }
 }
 
 /// Position aggregation forward: `out[b, j] = Σ_{i → j} pos[b, i] ⊙ lp[b, i, j] / count[b, j]`
 /// (`pos: [B, n, p]`, `lp: [B, n, n, p]`, `count`: in-degrees at least 1, `[B, n]`).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn positions_forward_impl<T: Real>(
     b: usize,
@@ -464,8 +469,9 @@ fn positions_forward_impl<T: Real>(
     lp: &[T],
     edge: &[bool],
     count: &[T],
-) -> Vec<T> {
-    let mut out = vec![T::ZERO; b * n * pc];
+    out: &mut [T],
+) {
+    out.fill(T::ZERO);
     for g in 0..b {
         for j in 0..n {
             let o = &mut out[(g * n + j) * pc..(g * n + j + 1) * pc];
@@ -483,10 +489,10 @@ fn positions_forward_impl<T: Real>(
             o.iter_mut().for_each(|x| *x = *x / cnt);
         }
     }
-    out
 }
 
-/// Position aggregation backward from `g: [B, n, p]`: `(∂pos, ∂lp)`.
+/// Position aggregation backward from `grad: [B, n, p]`: writes `∂pos: [B, n, p]` and
+/// `∂lp: [B, n, n, p]` (0 off the edges).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn positions_backward_impl<T: Real>(
@@ -498,9 +504,10 @@ fn positions_backward_impl<T: Real>(
     edge: &[bool],
     count: &[T],
     grad: &[T],
-) -> (Vec<T>, Vec<T>) {
-    let mut dpos = vec![T::ZERO; b * n * pc];
-    let mut dlp = vec![T::ZERO; b * n * n * pc];
+    dpos: &mut [T],
+    dlp: &mut [T],
+) {
+    dpos.fill(T::ZERO);
     let mut gj = vec![T::ZERO; pc];
     for g in 0..b {
         for j in 0..n {
@@ -511,8 +518,12 @@ fn positions_backward_impl<T: Real>(
             {
                 *x = y / cnt;
             }
-            for i in (0..n).filter(|&i| edge[(g * n + i) * n + j]) {
+            for i in 0..n {
                 let p = ((g * n + i) * n + j) * pc;
+                if !edge[(g * n + i) * n + j] {
+                    dlp[p..p + pc].fill(T::ZERO);
+                    continue;
+                }
                 let pi = &pos[(g * n + i) * pc..(g * n + i + 1) * pc];
                 for ((x, &a), &gg) in dlp[p..p + pc].iter_mut().zip(pi).zip(&gj) {
                     *x = a * gg;
@@ -524,7 +535,6 @@ fn positions_backward_impl<T: Real>(
             }
         }
     }
-    (dpos, dlp)
 }
 
 /// `x·σ(x)`.
@@ -537,12 +547,14 @@ fn silu<T: Real>(x: T) -> T {
 pub(crate) enum EdgeScale<'a, T> {
     /// `1/√2` everywhere (eval).
     Uniform(T),
-    /// The dropout mask times `1/(1 − p)/√2`, `[B, n, n, nf]`.
-    PerEntry(&'a [T]),
+    /// The dropout mask (0 or `1/(1 − p)`, `[B, n, n, nf]`) times a factor (`1/√2`): the
+    /// entry's scale is `mask·factor`.
+    PerEntry(&'a [T], T),
 }
 
 /// Edge update forward: `out[b, i, j] = (dense[b, i, j] + SiLU(ua[b, j] + ub[b, i]))·m`
 /// (`ua, ub: [B, n, d]`, `dense: [B, n, n, d]`).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn edge_update_forward_impl<T: Real>(
     b: usize,
@@ -552,8 +564,8 @@ fn edge_update_forward_impl<T: Real>(
     ua: &[T],
     ub: &[T],
     scale: &EdgeScale<'_, T>,
-) -> Vec<T> {
-    let mut out = vec![T::ZERO; b * n * n * dd];
+    out: &mut [T],
+) {
     for g in 0..b {
         for i in 0..n {
             let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
@@ -568,18 +580,17 @@ fn edge_update_forward_impl<T: Real>(
                             *oc = (ec + silu(a + bb)) * *s;
                         }
                     }
-                    EdgeScale::PerEntry(m) => {
+                    EdgeScale::PerEntry(m, f) => {
                         for ((((oc, &ec), &a), &bb), &mc) in
                             o.iter_mut().zip(e).zip(uaj).zip(ubi).zip(&m[p..p + dd])
                         {
-                            *oc = (ec + silu(a + bb)) * mc;
+                            *oc = (ec + silu(a + bb)) * (mc * *f);
                         }
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// The number of pairs `i ≤ j` of `n` nodes (the packed layout of a symmetric pair tensor).
@@ -598,6 +609,7 @@ pub(crate) fn packed_row(n: usize, i: usize, j: usize) -> usize {
 /// rows by [`packed_row`]), without dropout: for `i ≤ j`,
 /// `out = (dense + SiLU(ua_j + ub_i))·scale` (evaluation of a symmetric state, where the
 /// pair `(j, i)` has the same value).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn edge_update_packed_impl<T: Real>(
     b: usize,
@@ -607,9 +619,9 @@ fn edge_update_packed_impl<T: Real>(
     ua: &[T],
     ub: &[T],
     scale: T,
-) -> Vec<T> {
+    out: &mut [T],
+) {
     let u = packed_pairs(n);
-    let mut out = vec![T::ZERO; b * u * dd];
     for g in 0..b {
         for i in 0..n {
             let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
@@ -627,10 +639,11 @@ fn edge_update_packed_impl<T: Real>(
             }
         }
     }
-    out
 }
 
-/// Edge update backward from `grad: [B, n, n, d]`: `(∂dense, ∂ua, ∂ub)`.
+/// Edge update backward from `grad: [B, n, n, d]`: writes `∂dense: [B, n, n, d]`,
+/// `∂ua, ∂ub: [B, n, d]`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn edge_update_backward_impl<T: Real>(
     b: usize,
@@ -640,14 +653,16 @@ fn edge_update_backward_impl<T: Real>(
     ub: &[T],
     scale: &EdgeScale<'_, T>,
     grad: &[T],
-) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let mut ddense = vec![T::ZERO; b * n * n * dd];
-    let mut dua = vec![T::ZERO; b * n * dd];
-    let mut dub = vec![T::ZERO; b * n * dd];
-    let mut ones = Vec::new();
-    if let EdgeScale::Uniform(s) = scale {
-        ones = vec![*s; dd];
-    }
+    ddense: &mut [T],
+    dua: &mut [T],
+    dub: &mut [T],
+) {
+    dua.fill(T::ZERO);
+    dub.fill(T::ZERO);
+    let (ones, factor) = match scale {
+        EdgeScale::Uniform(s) => (vec![*s; dd], T::ONE),
+        EdgeScale::PerEntry(_, f) => (Vec::new(), *f),
+    };
     for g in 0..b {
         for i in 0..n {
             let ubi = &ub[(g * n + i) * dd..(g * n + i + 1) * dd];
@@ -658,7 +673,7 @@ fn edge_update_backward_impl<T: Real>(
                 let duaj = &mut dua[(g * n + j) * dd..(g * n + j + 1) * dd];
                 let m = match scale {
                     EdgeScale::Uniform(_) => ones.as_slice(),
-                    EdgeScale::PerEntry(m) => &m[p..p + dd],
+                    EdgeScale::PerEntry(m, _) => &m[p..p + dd],
                 };
                 for (((((dc, &gc), &mc), (&a, &bb)), dac), dbc) in ddense[p..p + dd]
                     .iter_mut()
@@ -668,7 +683,7 @@ fn edge_update_backward_impl<T: Real>(
                     .zip(duaj.iter_mut())
                     .zip(dubi.iter_mut())
                 {
-                    let gg = gc * mc;
+                    let gg = gc * (mc * factor);
                     *dc = gg;
                     let x = a + bb;
                     let sg = T::ONE / (T::ONE + (-x).exp());
@@ -679,7 +694,6 @@ fn edge_update_backward_impl<T: Real>(
             }
         }
     }
-    (ddense, dua, dub)
 }
 
 #[cfg(test)]
@@ -815,15 +829,21 @@ mod tests {
             );
             let edge_t = Tensor::from_slice(&edge).view([b, n, n]);
             let (out_r, msg_r) = reference(d, &q, &k, &v, &e0, &e1, &edge_t, clamp);
-            let mut out = vec![0.0; nn];
-            let mut msg = vec![0.0; pp];
+            // E0 ‖ E1 per pair, as the product with [W0; W1] lays them out
+            let ev: Vec<f64> = e0v
+                .chunks(nf)
+                .zip(e1v.chunks(nf))
+                .flat_map(|(a, b)| a.iter().chain(b).copied())
+                .collect();
+            // the outputs start as garbage: every entry must be written
+            let mut out = vec![f64::NAN; nn];
+            let mut msg = vec![f64::NAN; pp];
             let saved = attention_forward(
                 d,
                 &qv,
                 &kv,
                 &vv,
-                &e0v,
-                &e1v,
+                &ev,
                 None,
                 &edge,
                 clamp,
@@ -843,24 +863,34 @@ mod tests {
                     (&msg_r * Tensor::from_slice(&gm).view([b, n, n, nf as i64])).sum(Kind::Double);
             }
             let want = Tensor::run_backward(&[&root], &[&q, &k, &v, &e0, &e1], false, false);
-            let g = attention_backward(
+            let (mut dq, mut dk, mut dv) =
+                (vec![f64::NAN; nn], vec![f64::NAN; nn], vec![f64::NAN; nn]);
+            let mut de = vec![f64::NAN; 2 * pp];
+            attention_backward(
                 d,
                 &qv,
                 &kv,
                 &vv,
-                &e0v,
-                &e1v,
+                &ev,
                 &edge,
                 &saved,
                 &go,
                 with_msg.then_some(gm.as_slice()),
+                AttnGrads {
+                    dq: &mut dq,
+                    dk: &mut dk,
+                    dv: &mut dv,
+                    de: &mut de,
+                },
             );
+            let de0: Vec<f64> = de.chunks(2 * nf).flat_map(|r| r[..nf].to_vec()).collect();
+            let de1: Vec<f64> = de.chunks(2 * nf).flat_map(|r| r[nf..].to_vec()).collect();
             for (name, got, w) in [
-                ("dq", &g.dq, &want[0]),
-                ("dk", &g.dk, &want[1]),
-                ("dv", &g.dv, &want[2]),
-                ("de0", &g.de0, &want[3]),
-                ("de1", &g.de1, &want[4]),
+                ("dq", &dq, &want[0]),
+                ("dk", &dk, &want[1]),
+                ("dv", &dv, &want[2]),
+                ("de0", &de0, &want[3]),
+                ("de1", &de1, &want[4]),
             ] {
                 close(got, &vals(w), name);
             }
@@ -888,12 +918,16 @@ mod tests {
             false,
             Kind::Double,
         ) / count.unsqueeze(-1);
-        let got = positions_forward(b, n, pc, &posv, &lpv, &edge, &countv);
+        let mut got = vec![f64::NAN; b * n * pc];
+        positions_forward(b, n, pc, &posv, &lpv, &edge, &countv, &mut got);
         close(&got, &vals(&want), "positions");
         let g = rand_vec(&mut rng, b * n * pc);
         let root = (&want * Tensor::from_slice(&g).view([bi, ni, pi])).sum(Kind::Double);
         let w = Tensor::run_backward(&[&root], &[&pos, &lp], false, false);
-        let (dpos, dlp) = positions_backward(b, n, pc, &posv, &lpv, &edge, &countv, &g);
+        let (mut dpos, mut dlp) = (vec![f64::NAN; b * n * pc], vec![f64::NAN; b * n * n * pc]);
+        positions_backward(
+            b, n, pc, &posv, &lpv, &edge, &countv, &g, &mut dpos, &mut dlp,
+        );
         close(&dpos, &vals(&w[0]), "dpos");
         close(&dlp, &vals(&w[1]), "dlp");
 
@@ -906,7 +940,7 @@ mod tests {
             .collect();
         let ubv = rand_vec(&mut rng, b * n * dd);
         let maskv: Vec<f64> = (0..b * n * n * dd)
-            .map(|_| if rng.gen_bool(0.9) { 0.7 } else { 0.0 })
+            .map(|_| if rng.gen_bool(0.9) { 1.25 } else { 0.0 })
             .collect();
         for per_entry in [false, true] {
             let (dense, ua, ub) = (
@@ -918,8 +952,8 @@ mod tests {
             let sum = &dense + pre.silu();
             let (want, scale) = if per_entry {
                 (
-                    sum * Tensor::from_slice(&maskv).view([bi, ni, ni, di]),
-                    EdgeScale::PerEntry(maskv.as_slice()),
+                    sum * (Tensor::from_slice(&maskv).view([bi, ni, ni, di]) * 0.5),
+                    EdgeScale::PerEntry(maskv.as_slice(), 0.5),
                 )
             } else {
                 (
@@ -927,12 +961,17 @@ mod tests {
                     EdgeScale::Uniform(1.0 / std::f64::consts::SQRT_2),
                 )
             };
-            let got = edge_update_forward(b, n, dd, &densev, &uav, &ubv, &scale);
+            let mut got = vec![f64::NAN; b * n * n * dd];
+            edge_update_forward(b, n, dd, &densev, &uav, &ubv, &scale, &mut got);
             close(&got, &vals(&want), "edge update");
             let g = rand_vec(&mut rng, b * n * n * dd);
             let root = (&want * Tensor::from_slice(&g).view([bi, ni, ni, di])).sum(Kind::Double);
             let w = Tensor::run_backward(&[&root], &[&dense, &ua, &ub], false, false);
-            let (dde, dua, dub) = edge_update_backward(b, n, dd, &uav, &ubv, &scale, &g);
+            let mut dde = vec![f64::NAN; b * n * n * dd];
+            let (mut dua, mut dub) = (vec![f64::NAN; b * n * dd], vec![f64::NAN; b * n * dd]);
+            edge_update_backward(
+                b, n, dd, &uav, &ubv, &scale, &g, &mut dde, &mut dua, &mut dub,
+            );
             close(&dde, &vals(&w[0]), "ddense");
             close(&dua, &vals(&w[1]), "dua");
             close(&dub, &vals(&w[2]), "dub");

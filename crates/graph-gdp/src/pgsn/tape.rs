@@ -13,13 +13,14 @@
 //! `loss.backward()` through [`super::Pgsn::forward`] would put them there (up to rounding;
 //! `tests/model.rs` and `tests/parity.rs` compare).
 
-use tch::{Kind, Tensor};
+use graph_tensor::host::{host, host_mut};
+use tch::{Device, Kind, Tensor};
 
 use super::dropout::Scaled;
 use super::fused::{
     attention_backward, attention_forward, edge_update_backward, edge_update_forward,
-    edge_update_packed, packed_pairs, packed_row, positions_backward, positions_forward, AttnSaved,
-    Dims, EdgeScale, Real,
+    edge_update_packed, packed_pairs, packed_row, positions_backward, positions_forward, AttnGrads,
+    AttnSaved, Dims, EdgeScale, Real,
 };
 use super::layout::BatchLayout;
 use super::{InputStage, Pgsn};
@@ -27,12 +28,15 @@ use crate::error::Result;
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
-fn to_vec<T: Real>(t: &Tensor) -> Vec<T> {
-    Vec::<T>::try_from(&t.detach().contiguous().view([-1])).expect("tensor of the network's kind")
+/// A tensor the loops write whole, `shape` of `T` on the CPU (the fused path's device).
+fn empty<T: Real>(shape: &[i64]) -> Tensor {
+    Tensor::empty(shape, (T::KIND, Device::Cpu))
 }
 
-fn from_vec<T: Real>(v: &[T], shape: &[i64]) -> Tensor {
-    Tensor::from_slice(v).view(shape)
+/// `t` without its autograd history, contiguous (a view of the same memory when it already
+/// is), for the loops to read.
+fn plain(t: &Tensor) -> Tensor {
+    t.detach().contiguous()
 }
 
 /// The packed layout of a group's symmetric pair tensors (evaluation of a symmetric state):
@@ -77,6 +81,8 @@ struct GroupMeta<T> {
     n: usize,
     /// First node row.
     row: usize,
+    /// First pair row (of the full, unpacked layout).
+    pair_row: usize,
     /// `[B, n, n]`: `i → j` is an edge.
     edge: Vec<bool>,
     /// In-degrees at least 1, `[B, n]`.
@@ -92,37 +98,47 @@ impl<T> GroupMeta<T> {
     fn pairs(&self) -> usize {
         self.b * self.n * self.n
     }
+    fn dims(&self, heads: (i64, i64)) -> Dims {
+        Dims {
+            b: self.b,
+            n: self.n,
+            h: heads.0 as usize,
+            c: heads.1 as usize,
+        }
+    }
 }
 
-/// One layer's record for the backward.
+/// One layer's record for the backward. Pair tensors are per group, `[pairs, ·]`; `*_d` are
+/// the values (no autograd history) of node tensors the loops read.
 struct LayerTape<T> {
     h_in: Tensor,
     pos_in: Tensor,
     q: Tensor,
     k: Tensor,
     v: Tensor,
-    qv: Vec<T>,
-    kv: Vec<T>,
-    vv: Vec<T>,
-    pos_v: Vec<T>,
-    /// The layer's dense edge features per group, as the tensors its products read.
+    q_d: Tensor,
+    k_d: Tensor,
+    v_d: Tensor,
+    pos_d: Tensor,
+    /// The layer's dense edge features, the input of its products.
     dense_in: Vec<Tensor>,
-    e0: Vec<Vec<T>>,
-    e1: Vec<Vec<T>>,
+    /// `E0 ‖ E1` (`[pairs, 2nf]`).
+    e: Vec<Tensor>,
     saved: Vec<AttnSaved<T>>,
-    /// The messages per group (the input of `lin_pos`).
+    /// The messages (the input of `lin_pos`).
     msg: Vec<Tensor>,
-    lp: Vec<Vec<T>>,
+    /// `lin_pos` of the messages.
+    lp: Vec<Tensor>,
     out_leaf: Tensor,
     out_pos_leaf: Option<Tensor>,
     h_out: Tensor,
     pos_out: Option<Tensor>,
     ua: Tensor,
     ub: Tensor,
-    uav: Vec<T>,
-    ubv: Vec<T>,
-    /// Per group: the edge update's per-entry scale, or `None` for `1/√2`.
-    scale: Vec<Option<Vec<T>>>,
+    ua_d: Tensor,
+    ub_d: Tensor,
+    /// The edge dropout mask of the layer (`[P, nf]`, 0 or `1/(1 − p)`), if any.
+    edge_mask: Option<Tensor>,
 }
 
 struct Tape<T> {
@@ -168,6 +184,28 @@ impl TrainTape {
             Some(AnyTape::F64(t)) => net.fused_backward(t, loss),
         }
     }
+}
+
+/// The edge update's scale for a group: the layer's dropout mask rows of the group times
+/// `1/√2`, or `1/√2` alone.
+fn edge_scale<'a, T: Real>(
+    mask: Option<&'a [T]>,
+    gm: &GroupMeta<T>,
+    nf: usize,
+) -> EdgeScale<'a, T> {
+    let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
+    match mask {
+        Some(m) => EdgeScale::PerEntry(
+            &m[gm.pair_row * nf..(gm.pair_row + gm.pairs()) * nf],
+            inv_sqrt2,
+        ),
+        None => EdgeScale::Uniform(inv_sqrt2),
+    }
+}
+
+/// `[W0; W1]` (`[2nf, nf]`): one product gives `E0 ‖ E1` per pair.
+fn stacked(w0: &Tensor, w1: &Tensor) -> Tensor {
+    Tensor::cat(&[w0, w1], 0)
 }
 
 impl Pgsn {
@@ -246,10 +284,10 @@ impl Pgsn {
             return Ok((Tensor::zeros([b, n, n], (kind, self.device)), None));
         }
         let mut groups = Vec::with_capacity(active.len());
-        let mut row = 0;
+        let (mut row, mut pair_row) = (0, 0);
         for (g, gi) in active.iter().zip(&inputs) {
             let edge = Vec::<bool>::try_from(&gi.cont.gt(0.0).contiguous().view([-1]))?;
-            let count = to_vec::<T>(&gi.edges.count);
+            let count = Vec::<T>::try_from(&plain(&gi.edges.count).view([-1]))?;
             // the "SPD" index is symmetric unless a walk probability underflowed one way
             let packed =
                 (sym && !record && masks.is_none() && gi.spd.equal(&gi.spd.transpose(1, 2)))
@@ -258,11 +296,13 @@ impl Pgsn {
                 b: g.len(),
                 n: g.n,
                 row,
+                pair_row,
                 edge,
                 count,
                 packed,
             });
             row += g.node_rows();
+            pair_row += g.pair_rows();
         }
         let m = row;
         let leaf = |t: &Tensor| {
@@ -274,100 +314,76 @@ impl Pgsn {
         };
         let mut h = leaf(&h0);
         let mut pos = leaf(&pos0);
-        let mut dense: Vec<Vec<T>> = dense0
+        // the dense edge features per group (values only: their gradient is the tape's)
+        let mut dense: Vec<Tensor> = dense0
             .iter()
             .zip(&groups)
             .map(|(d, gm)| match &gm.packed {
-                Some(pk) => to_vec::<T>(&d.index_select(0, &pk.upper)),
-                None => to_vec::<T>(d),
+                Some(pk) => plain(&d.index_select(0, &pk.upper)),
+                None => plain(d),
             })
             .collect();
-        let pair_sizes: Vec<i64> = groups.iter().map(|g| g.pairs() as i64).collect();
         let mut layers = Vec::new();
         let num_layers = self.layers.len();
         let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
         for (l, (layer, edge_conv)) in self.layers.iter().zip(&self.edge_convs).enumerate() {
             let want_pos = l + 1 < num_layers;
-            let (hh, c) = layer.heads();
+            let heads = layer.heads();
             let (q, k, v) = layer.qkv(&h, &pos);
-            let (qv, kv, vv) = (to_vec::<T>(&q), to_vec::<T>(&k), to_vec::<T>(&v));
-            let pos_v = if want_pos {
-                to_vec::<T>(&pos)
-            } else {
-                Vec::new()
-            };
+            let (q_d, k_d, v_d, pos_d) = (plain(&q), plain(&k), plain(&v), plain(&pos));
             let (w0, w1, wp) = layer.pair_weights();
-            let (w0, w1, wp) = (w0.detach(), w1.detach(), wp.detach());
-            let mut out_all = vec![T::ZERO; m * nf];
-            let mut out_pos_all = vec![T::ZERO; if want_pos { m * pc } else { 0 }];
-            let (mut e0s, mut e1s, mut saved, mut msgs, mut lps, mut dts) = (
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-            );
+            let (w01, wp) = (stacked(&w0, &w1).detach(), wp.detach());
+            let mut out_all = empty::<T>(&[m as i64, nf as i64]);
+            let mut out_pos_all = empty::<T>(&[m as i64, if want_pos { pc as i64 } else { 0 }]);
+            let (mut es, mut saved, mut msgs, mut lps) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             tch::no_grad(|| {
+                let (qs, ks, vs) = (host::<T>(&q_d), host::<T>(&k_d), host::<T>(&v_d));
+                let out_s = host_mut::<T>(&mut out_all);
+                let out_pos_s = host_mut::<T>(&mut out_pos_all);
                 for (gm, dg) in groups.iter().zip(&dense) {
                     let p = gm.pairs() as i64;
-                    let dt = from_vec(dg, &[(dg.len() / nf) as i64, nf as i64]);
-                    let e0 = to_vec::<T>(&dt.linear::<&Tensor>(&w0, None));
-                    let e1 = to_vec::<T>(&dt.linear::<&Tensor>(&w1, None));
+                    let e = dg.linear::<&Tensor>(&w01, None);
                     let rows = gm.nodes();
-                    let d = Dims {
-                        b: gm.b,
-                        n: gm.n,
-                        h: hh as usize,
-                        c: c as usize,
-                    };
-                    let mut msg = if want_pos {
-                        vec![T::ZERO; gm.pairs() * nf]
-                    } else {
-                        Vec::new()
-                    };
+                    let nr = rows.start * nf..rows.end * nf;
+                    let mut msg = want_pos.then(|| empty::<T>(&[p, nf as i64]));
                     let s = attention_forward(
-                        d,
-                        &qv[rows.start * nf..rows.end * nf],
-                        &kv[rows.start * nf..rows.end * nf],
-                        &vv[rows.start * nf..rows.end * nf],
-                        &e0,
-                        &e1,
+                        gm.dims(heads),
+                        &qs[nr.clone()],
+                        &ks[nr.clone()],
+                        &vs[nr.clone()],
+                        host::<T>(&e),
                         gm.packed.as_ref().map(|pk| pk.umap.as_slice()),
                         &gm.edge,
                         layer.clamps(),
-                        &mut out_all[rows.start * nf..rows.end * nf],
-                        want_pos.then_some(msg.as_mut_slice()),
+                        &mut out_s[nr],
+                        msg.as_mut().map(host_mut::<T>),
                     );
-                    if want_pos {
-                        let msg_t = from_vec(&msg, &[p, nf as i64]);
-                        let lp = to_vec::<T>(&msg_t.linear::<&Tensor>(&wp, None));
-                        if record {
-                            msgs.push(msg_t);
-                        }
-                        let op = positions_forward(
+                    if let Some(msg) = msg {
+                        let lp = msg.linear::<&Tensor>(&wp, None);
+                        positions_forward(
                             gm.b,
                             gm.n,
                             pc,
-                            &pos_v[rows.start * pc..rows.end * pc],
-                            &lp,
+                            &host::<T>(&pos_d)[rows.start * pc..rows.end * pc],
+                            host::<T>(&lp),
                             &gm.edge,
                             &gm.count,
+                            &mut out_pos_s[rows.start * pc..rows.end * pc],
                         );
-                        out_pos_all[rows.start * pc..rows.end * pc].copy_from_slice(&op);
-                        lps.push(lp);
+                        if record {
+                            msgs.push(msg);
+                            lps.push(lp);
+                        }
                     }
                     saved.push(s);
                     if record {
-                        e0s.push(e0);
-                        e1s.push(e1);
-                        dts.push(dt);
+                        es.push(e);
                     }
                 }
             });
-            let out_leaf = leaf(&from_vec(&out_all, &[m as i64, nf as i64]));
-            let out_pos_leaf =
-                want_pos.then(|| leaf(&from_vec(&out_pos_all, &[m as i64, pc as i64])));
+            let out_leaf = leaf(&out_all);
+            let out_pos_leaf = want_pos.then(|| leaf(&out_pos_all));
             let (mut h_new, pos_new) =
                 layer.node_update(&h, &pos, &out_leaf, out_pos_leaf.as_ref());
             let mut pos_new = pos_new;
@@ -377,35 +393,42 @@ impl Pgsn {
             }
             let ua = edge_conv.forward(&h_new);
             let ub = edge_conv.forward_no_bias(&h_new);
-            let (uav, ubv) = (to_vec::<T>(&ua), to_vec::<T>(&ub));
-            let scales: Vec<Option<Vec<T>>> = match &masks {
-                Some(ms) => (&ms[l].edge * (1.0 / SQRT2))
-                    .split_with_sizes(&pair_sizes, 0)
-                    .iter()
-                    .map(|t| Some(to_vec::<T>(t)))
-                    .collect(),
-                None => groups.iter().map(|_| None).collect(),
-            };
+            let (ua_d, ub_d) = (plain(&ua), plain(&ub));
+            let edge_mask = masks.as_ref().map(|ms| plain(&ms[l].edge));
             let mut next = Vec::with_capacity(groups.len());
-            for ((gm, dg), sc) in groups.iter().zip(&dense).zip(&scales) {
-                let rows = gm.nodes();
-                let (ua_g, ub_g) = (
-                    &uav[rows.start * nf..rows.end * nf],
-                    &ubv[rows.start * nf..rows.end * nf],
-                );
-                if gm.packed.is_some() {
-                    next.push(edge_update_packed(
-                        gm.b, gm.n, nf, dg, ua_g, ub_g, inv_sqrt2,
-                    ));
-                    continue;
+            {
+                let (uas, ubs) = (host::<T>(&ua_d), host::<T>(&ub_d));
+                let mask = edge_mask.as_ref().map(host::<T>);
+                for (gm, dg) in groups.iter().zip(&dense) {
+                    let nr = gm.nodes().start * nf..gm.nodes().end * nf;
+                    let mut out = empty::<T>(&dg.size());
+                    if gm.packed.is_some() {
+                        edge_update_packed(
+                            gm.b,
+                            gm.n,
+                            nf,
+                            host::<T>(dg),
+                            &uas[nr.clone()],
+                            &ubs[nr],
+                            inv_sqrt2,
+                            host_mut::<T>(&mut out),
+                        );
+                    } else {
+                        edge_update_forward(
+                            gm.b,
+                            gm.n,
+                            nf,
+                            host::<T>(dg),
+                            &uas[nr.clone()],
+                            &ubs[nr],
+                            &edge_scale(mask, gm, nf),
+                            host_mut::<T>(&mut out),
+                        );
+                    }
+                    next.push(out);
                 }
-                let scale = match sc {
-                    Some(v) => EdgeScale::PerEntry(v.as_slice()),
-                    None => EdgeScale::Uniform(inv_sqrt2),
-                };
-                next.push(edge_update_forward(gm.b, gm.n, nf, dg, ua_g, ub_g, &scale));
             }
-            dense = next;
+            let dense_in = std::mem::replace(&mut dense, next);
             let h_next = leaf(&h_new);
             let pos_next = pos_new
                 .as_ref()
@@ -418,13 +441,12 @@ impl Pgsn {
                     q,
                     k,
                     v,
-                    qv,
-                    kv,
-                    vv,
-                    pos_v,
-                    dense_in: dts,
-                    e0: e0s,
-                    e1: e1s,
+                    q_d,
+                    k_d,
+                    v_d,
+                    pos_d,
+                    dense_in,
+                    e: es,
                     saved,
                     msg: msgs,
                     lp: lps,
@@ -434,9 +456,9 @@ impl Pgsn {
                     pos_out: pos_new,
                     ua,
                     ub,
-                    uav,
-                    ubv,
-                    scale: scales,
+                    ua_d,
+                    ub_d,
+                    edge_mask,
                 });
             } else {
                 h = h_next;
@@ -458,7 +480,7 @@ impl Pgsn {
                 Some(pk) => d0.index_select(0, &pk.upper),
                 None => leaf(d0),
             };
-            let e = leaf(&from_vec(dl, &[(dl.len() / nf) as i64, nf as i64]));
+            let e = leaf(dl);
             let (_, head) = self.head(&o, &e);
             outs.push(match &gm.packed {
                 // exactly symmetric: (o + oᵀ)/2 = o
@@ -503,50 +525,47 @@ impl Pgsn {
         let grad_or_zeros = |t: &Tensor| {
             let g = t.grad();
             if g.defined() {
-                g
+                plain(&g)
             } else {
                 t.zeros_like()
             }
         };
-        let mut g_dense: Vec<Vec<T>> = last
-            .iter()
-            .map(|t| to_vec::<T>(&grad_or_zeros(t)))
-            .collect();
+        let mut g_dense: Vec<Tensor> = last.iter().map(grad_or_zeros).collect();
         let mut g_h: Option<Tensor> = None;
         let mut g_pos: Option<Tensor> = None;
+        let (mi, nfi, pci) = (m as i64, nf as i64, pc as i64);
         for (l, lt) in layers.iter().enumerate().rev() {
             let layer = &self.layers[l];
-            let want_pos = lt.out_pos_leaf.is_some();
-            let (hh, c) = layer.heads();
+            let heads = layer.heads();
             // the edge update
-            let mut d_ua = vec![T::ZERO; m * nf];
-            let mut d_ub = vec![T::ZERO; m * nf];
+            let mut d_ua = empty::<T>(&[mi, nfi]);
+            let mut d_ub = empty::<T>(&[mi, nfi]);
             let mut d_dense = Vec::with_capacity(groups.len());
-            let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
-            for ((gm, gd), sc) in groups.iter().zip(&g_dense).zip(&lt.scale) {
-                let r = gm.nodes();
-                let scale = match sc {
-                    Some(v) => EdgeScale::PerEntry(v.as_slice()),
-                    None => EdgeScale::Uniform(inv_sqrt2),
-                };
-                let (dd, da, db) = edge_update_backward(
-                    gm.b,
-                    gm.n,
-                    nf,
-                    &lt.uav[r.start * nf..r.end * nf],
-                    &lt.ubv[r.start * nf..r.end * nf],
-                    &scale,
-                    gd,
-                );
-                d_ua[r.start * nf..r.end * nf].copy_from_slice(&da);
-                d_ub[r.start * nf..r.end * nf].copy_from_slice(&db);
-                d_dense.push(dd);
+            {
+                let (uas, ubs) = (host::<T>(&lt.ua_d), host::<T>(&lt.ub_d));
+                let (dua, dub) = (host_mut::<T>(&mut d_ua), host_mut::<T>(&mut d_ub));
+                let mask = lt.edge_mask.as_ref().map(host::<T>);
+                for (gm, gd) in groups.iter().zip(&g_dense) {
+                    let nr = gm.nodes().start * nf..gm.nodes().end * nf;
+                    let mut dd = empty::<T>(&gd.size());
+                    edge_update_backward(
+                        gm.b,
+                        gm.n,
+                        nf,
+                        &uas[nr.clone()],
+                        &ubs[nr.clone()],
+                        &edge_scale(mask, gm, nf),
+                        host::<T>(gd),
+                        host_mut::<T>(&mut dd),
+                        &mut dua[nr.clone()],
+                        &mut dub[nr],
+                    );
+                    d_dense.push(dd);
+                }
             }
             // autograd through the node update (and the dropout of its outputs)
             let kind = lt.ua.kind();
-            let shape = [m as i64, nf as i64];
-            let mut s = (&lt.ua * from_vec(&d_ua, &shape)).sum(kind)
-                + (&lt.ub * from_vec(&d_ub, &shape)).sum(kind);
+            let mut s = (&lt.ua * &d_ua).sum(kind) + (&lt.ub * &d_ub).sum(kind);
             if let Some(g) = &g_h {
                 s += (&lt.h_out * g).sum(kind);
             }
@@ -554,90 +573,85 @@ impl Pgsn {
                 s += (p * g).sum(kind);
             }
             s.backward();
-            let g_out = to_vec::<T>(&grad_or_zeros(&lt.out_leaf));
-            let g_out_pos = lt
-                .out_pos_leaf
-                .as_ref()
-                .map(|t| to_vec::<T>(&grad_or_zeros(t)));
+            let g_out = grad_or_zeros(&lt.out_leaf);
+            let g_out_pos = lt.out_pos_leaf.as_ref().map(grad_or_zeros);
             // the attention and the position aggregation
             let (w0, w1, wp) = layer.pair_weights();
-            let (w0d, w1d, wpd) = (w0.detach(), w1.detach(), wp.detach());
-            let mut dq = vec![T::ZERO; m * nf];
-            let mut dk = vec![T::ZERO; m * nf];
-            let mut dv = vec![T::ZERO; m * nf];
-            let mut d_pos_extra = vec![T::ZERO; if want_pos { m * pc } else { 0 }];
-            let mut dw0 = Tensor::zeros([nf as i64, nf as i64], (kind, w0.device()));
-            let mut dw1 = dw0.zeros_like();
-            let mut dwp = Tensor::zeros([pc as i64, nf as i64], (kind, w0.device()));
+            let (w01, wpd) = (stacked(&w0, &w1).detach(), wp.detach());
+            let mut dq = empty::<T>(&[mi, nfi]);
+            let mut dk = empty::<T>(&[mi, nfi]);
+            let mut dv = empty::<T>(&[mi, nfi]);
+            let mut d_pos_extra = empty::<T>(&[mi, if g_out_pos.is_some() { pci } else { 0 }]);
+            let mut dw01 = Tensor::zeros([2 * nfi, nfi], (kind, w0.device()));
+            let mut dwp = Tensor::zeros([pci, nfi], (kind, w0.device()));
             let mut next_dense = Vec::with_capacity(groups.len());
             tch::no_grad(|| {
-                for (gi, gm) in groups.iter().enumerate() {
+                let (qs, ks, vs) = (host::<T>(&lt.q_d), host::<T>(&lt.k_d), host::<T>(&lt.v_d));
+                let g_out_s = host::<T>(&g_out);
+                let (dqs, dks, dvs) = (
+                    host_mut::<T>(&mut dq),
+                    host_mut::<T>(&mut dk),
+                    host_mut::<T>(&mut dv),
+                );
+                let dpos_s = host_mut::<T>(&mut d_pos_extra);
+                for ((gi, gm), mut dd) in groups.iter().enumerate().zip(d_dense) {
                     let r = gm.nodes();
+                    let (nr, pr) = (r.start * nf..r.end * nf, r.start * pc..r.end * pc);
                     let p = gm.pairs() as i64;
-                    let d_msg = match &g_out_pos {
-                        Some(gp) => {
-                            let (dpos, dlp) = positions_backward(
-                                gm.b,
-                                gm.n,
-                                pc,
-                                &lt.pos_v[r.start * pc..r.end * pc],
-                                &lt.lp[gi],
-                                &gm.edge,
-                                &gm.count,
-                                &gp[r.start * pc..r.end * pc],
-                            );
-                            d_pos_extra[r.start * pc..r.end * pc].copy_from_slice(&dpos);
-                            let dlp = from_vec(&dlp, &[p, pc as i64]);
-                            dwp += dlp.tr().mm(&lt.msg[gi]);
-                            Some(to_vec::<T>(&dlp.mm(&wpd)))
-                        }
-                        None => None,
-                    };
-                    let d = Dims {
-                        b: gm.b,
-                        n: gm.n,
-                        h: hh as usize,
-                        c: c as usize,
-                    };
-                    let g = attention_backward(
-                        d,
-                        &lt.qv[r.start * nf..r.end * nf],
-                        &lt.kv[r.start * nf..r.end * nf],
-                        &lt.vv[r.start * nf..r.end * nf],
-                        &lt.e0[gi],
-                        &lt.e1[gi],
+                    let d_msg = g_out_pos.as_ref().map(|gp| {
+                        let mut dlp = empty::<T>(&[p, pci]);
+                        positions_backward(
+                            gm.b,
+                            gm.n,
+                            pc,
+                            &host::<T>(&lt.pos_d)[pr.clone()],
+                            host::<T>(&lt.lp[gi]),
+                            &gm.edge,
+                            &gm.count,
+                            &host::<T>(gp)[pr.clone()],
+                            &mut dpos_s[pr.clone()],
+                            host_mut::<T>(&mut dlp),
+                        );
+                        let _ = dwp.addmm_(&dlp.tr(), &lt.msg[gi]);
+                        dlp.mm(&wpd)
+                    });
+                    let mut de = empty::<T>(&[p, 2 * nfi]);
+                    attention_backward(
+                        gm.dims(heads),
+                        &qs[nr.clone()],
+                        &ks[nr.clone()],
+                        &vs[nr.clone()],
+                        host::<T>(&lt.e[gi]),
                         &gm.edge,
                         &lt.saved[gi],
-                        &g_out[r.start * nf..r.end * nf],
-                        d_msg.as_deref(),
+                        &g_out_s[nr.clone()],
+                        d_msg.as_ref().map(host::<T>),
+                        AttnGrads {
+                            dq: &mut dqs[nr.clone()],
+                            dk: &mut dks[nr.clone()],
+                            dv: &mut dvs[nr],
+                            de: host_mut::<T>(&mut de),
+                        },
                     );
-                    dq[r.start * nf..r.end * nf].copy_from_slice(&g.dq);
-                    dk[r.start * nf..r.end * nf].copy_from_slice(&g.dk);
-                    dv[r.start * nf..r.end * nf].copy_from_slice(&g.dv);
-                    let shape = [p, nf as i64];
-                    let (de0, de1) = (from_vec(&g.de0, &shape), from_vec(&g.de1, &shape));
-                    let din = &lt.dense_in[gi];
-                    dw0 += de0.tr().mm(din);
-                    dw1 += de1.tr().mm(din);
-                    let dd = from_vec(&d_dense[gi], &shape) + de0.mm(&w0d) + de1.mm(&w1d);
-                    next_dense.push(to_vec::<T>(&dd));
+                    let _ = dw01.addmm_(&de.tr(), &lt.dense_in[gi]);
+                    let _ = dd.addmm_(&de, &w01);
+                    next_dense.push(dd);
                 }
             });
             // autograd through the queries, keys and values; the pair weights' gradients
-            let shape = [m as i64, nf as i64];
-            let mut s = (&lt.q * from_vec(&dq, &shape)).sum(kind)
-                + (&lt.k * from_vec(&dk, &shape)).sum(kind)
-                + (&lt.v * from_vec(&dv, &shape)).sum(kind)
-                + (&w0 * dw0).sum(kind)
-                + (&w1 * dw1).sum(kind);
-            if want_pos {
+            let mut s = (&lt.q * &dq).sum(kind)
+                + (&lt.k * &dk).sum(kind)
+                + (&lt.v * &dv).sum(kind)
+                + (&w0 * dw01.narrow(0, 0, nfi)).sum(kind)
+                + (&w1 * dw01.narrow(0, nfi, nfi)).sum(kind);
+            if g_out_pos.is_some() {
                 s += (&wp * dwp).sum(kind);
             }
             s.backward();
             g_h = Some(grad_or_zeros(&lt.h_in));
             let gp = grad_or_zeros(&lt.pos_in);
-            g_pos = Some(if want_pos {
-                gp + from_vec(&d_pos_extra, &[m as i64, pc as i64])
+            g_pos = Some(if g_out_pos.is_some() {
+                gp + d_pos_extra
             } else {
                 gp
             });
@@ -648,8 +662,7 @@ impl Pgsn {
         let mut s = (&h0 * g_h.unwrap_or_else(|| h0.zeros_like())).sum(kind)
             + (&pos0 * g_pos.unwrap_or_else(|| pos0.zeros_like())).sum(kind);
         for ((d0, o), gd) in dense0.iter().zip(&ori).zip(&g_dense) {
-            let shape = d0.size();
-            s += (d0 * (from_vec(gd, &shape) + grad_or_zeros(o))).sum(kind);
+            s += (d0 * (gd.view_as(d0) + grad_or_zeros(o))).sum(kind);
         }
         if s.requires_grad() {
             s.backward();
