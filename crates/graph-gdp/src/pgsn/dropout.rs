@@ -5,9 +5,11 @@
 //! fixed order per layer, so they do not depend on the layout or on the other graphs), or are
 //! given in the official padded layout (the parity fixture's stored masks).
 
+use graph_tensor::host::host_mut;
 use graph_tensor::noise::NoiseSource;
 use rand::RngCore;
-use tch::{Kind, Tensor};
+use tch::kind::Element;
+use tch::{Device, Kind, Tensor};
 
 use super::layout::BatchLayout;
 
@@ -83,47 +85,199 @@ pub(crate) fn layer_masks(
 }
 
 /// Per graph and layer: node mask `n × nf`, position mask `n × pos`, edge mask `n² × nf`,
-/// kept with probability `1 − p` (one 32-bit draw each).
+/// kept with probability `1 − p` (one 32-bit draw each), written straight into the layout's
+/// rows (entries of padded nodes 0).
 fn draw(
+    noise: &mut NoiseSource,
+    p: f64,
+    layers: usize,
+    dims: (usize, usize, usize),
+    layout: &BatchLayout,
+    kind: Kind,
+    scale: f64,
+) -> Vec<Scaled> {
+    match kind {
+        Kind::Double => draw_as::<f64>(noise, p, layers, dims, layout, scale),
+        Kind::Float => draw_as::<f32>(noise, p, layers, dims, layout, scale),
+        _ => draw_as::<f32>(noise, p, layers, dims, layout, scale)
+            .into_iter()
+            .map(|s| Scaled {
+                h: s.h.to_kind(kind),
+                pos: s.pos.to_kind(kind),
+                edge: s.edge.to_kind(kind),
+            })
+            .collect(),
+    }
+}
+
+/// [`draw`] in `T` (float32 or float64): the kept entries hold `1/(1 − p)` in `T`.
+fn draw_as<T: Element + FromF64>(
     noise: &mut NoiseSource,
     p: f64,
     layers: usize,
     (nf, pos, ef): (usize, usize, usize),
     layout: &BatchLayout,
-    kind: Kind,
     scale: f64,
 ) -> Vec<Scaled> {
     let threshold = ((1.0 - p) * 4_294_967_296.0).round().min(u32::MAX as f64) as u64;
-    let counts = &layout.counts;
-    // blocks[layer][site][graph]
-    let mut blocks: Vec<[Vec<Vec<f32>>; 3]> = (0..layers)
-        .map(|_| [Vec::new(), Vec::new(), Vec::new()])
+    let keep = T::from_f64(scale);
+    let cpu =
+        |rows: usize, d: usize| Tensor::empty([rows as i64, d as i64], (T::KIND, Device::Cpu));
+    let mut masks: Vec<[Tensor; 3]> = (0..layers)
+        .map(|_| {
+            [
+                cpu(layout.nodes, nf),
+                cpu(layout.nodes, pos),
+                cpu(layout.pairs, ef),
+            ]
+        })
         .collect();
-    for (b, &n) in counts.iter().enumerate() {
-        let rng = noise.graph_rng(b);
-        let mut fill = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    if u64::from(rng.next_u32()) < threshold {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
-        };
-        for layer in blocks.iter_mut() {
-            layer[0].push(fill(n * nf));
-            layer[1].push(fill(n * pos));
-            layer[2].push(fill(n * n * ef));
+    // each graph's group size and first node and pair rows
+    let mut at = vec![(0, 0, 0); layout.counts.len()];
+    let (mut node, mut pair) = (0, 0);
+    for g in &layout.groups {
+        for &b in &g.members {
+            at[b] = (g.n, node, pair);
+            node += g.n;
+            pair += g.n * g.n;
         }
     }
-    blocks
+    for (b, &count) in layout.counts.iter().enumerate() {
+        let (n, node, pair) = at[b];
+        let c = count.min(n);
+        let rng = noise.graph_rng(b);
+        let mut fill = |out: &mut [T]| {
+            for x in out.iter_mut() {
+                *x = if u64::from(rng.next_u32()) < threshold {
+                    keep
+                } else {
+                    T::ZERO
+                };
+            }
+        };
+        for [h, ps, e] in masks.iter_mut() {
+            // the draw order per graph and layer: nodes, positions, pairs (row-major)
+            for (t, d) in [(h, nf), (ps, pos)] {
+                let rows = &mut host_mut::<T>(t)[node * d..(node + n) * d];
+                fill(&mut rows[..c * d]);
+                rows[c * d..].fill(T::ZERO);
+            }
+            let rows = &mut host_mut::<T>(e)[pair * ef..(pair + n * n) * ef];
+            for i in 0..n {
+                let r = &mut rows[i * n * ef..(i + 1) * n * ef];
+                if i < c {
+                    fill(&mut r[..c * ef]);
+                    r[c * ef..].fill(T::ZERO);
+                } else {
+                    r.fill(T::ZERO);
+                }
+            }
+        }
+    }
+    masks
         .into_iter()
         .map(|[h, ps, e]| Scaled {
-            h: layout.node_rows_from_blocks(&h, nf, 1.0).to_kind(kind) * scale,
-            pos: layout.node_rows_from_blocks(&ps, pos, 1.0).to_kind(kind) * scale,
-            edge: layout.pair_rows_from_blocks(&e, ef, 1.0).to_kind(kind) * scale,
+            h: h.to_device(layout.device),
+            pos: ps.to_device(layout.device),
+            edge: e.to_device(layout.device),
         })
         .collect()
+}
+
+/// `f64 → T` as libtorch multiplies a `T` tensor by a double scalar (the mask values are
+/// `1 · scale`).
+trait FromF64: Copy {
+    fn from_f64(v: f64) -> Self;
+}
+
+impl FromF64 for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl FromF64 for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layout;
+    use crate::pgsn::layout::Nodes;
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        Vec::<f64>::try_from(&t.to_kind(Kind::Double).contiguous().view([-1])).unwrap()
+    }
+
+    /// The masks of a graph do not depend on the layout: the by-size rows are the padded
+    /// rows of the real nodes, padded entries are 0, kept ones `1/(1 − p)`.
+    #[test]
+    fn drawn_masks_are_the_same_in_every_layout() {
+        let nodes = Nodes::new(vec![3, 1, 4, 3, 0]);
+        let (nf, pos, ef) = (4, 2, 4);
+        let p = 0.25;
+        let draw_in = |layout: Layout, kind: Kind| {
+            let l = BatchLayout::new(layout, &nodes, 4, Device::Cpu);
+            let mut noise = NoiseSource::for_step(7, 0, nodes.counts.len(), Device::Cpu);
+            let m = layer_masks(Dropout::Draw(&mut noise), p, 2, (nf, pos, ef), &l, kind)
+                .expect("masks");
+            (l, m)
+        };
+        let (padded, pm) = draw_in(Layout::Padded, Kind::Float);
+        let (by_size, bm) = draw_in(Layout::BySize, Kind::Float);
+        let (_, dm) = draw_in(Layout::BySize, Kind::Double);
+        let real = nodes.pair_mask(4, Kind::Double, Device::Cpu);
+        let node_real = nodes.node_mask(4, Kind::Double, Device::Cpu);
+        let (mut kept, mut total) = (0usize, 0usize);
+        for ((p_l, b_l), d_l) in pm.iter().zip(&bm).zip(&dm) {
+            for (pt, bt, dt, d) in [
+                (&p_l.h, &b_l.h, &d_l.h, nf),
+                (&p_l.pos, &b_l.pos, &d_l.pos, pos),
+            ] {
+                assert_eq!(values(&by_size.node_rows_from_padded(pt)), values(bt));
+                assert_eq!(
+                    values(bt),
+                    values(dt)
+                        .iter()
+                        .map(|&x| x as f32 as f64)
+                        .collect::<Vec<_>>()
+                );
+                // padded nodes are dropped
+                let off = values(
+                    &(pt.view([5, 4, d as i64]).to_kind(Kind::Double)
+                        * (node_real.unsqueeze(-1) * -1.0 + 1.0)),
+                );
+                assert!(off.iter().all(|&x| x == 0.0));
+            }
+            let pe = p_l.edge.view([5, 4, 4, ef as i64]);
+            assert_eq!(
+                values(&by_size.pair_rows_from_padded(&pe)),
+                values(&b_l.edge)
+            );
+            // every pair of real nodes (the diagonal included) is drawn; the others are 0
+            let valid = real.shallow_clone();
+            for (b, &c) in nodes.counts.iter().enumerate() {
+                for i in 0..c as i64 {
+                    let _ = valid.get(b as i64).get(i).get(i).fill_(1.0);
+                }
+            }
+            let off = values(&(pe.to_kind(Kind::Double) * (valid.unsqueeze(-1) * -1.0 + 1.0)));
+            assert!(off.iter().all(|&x| x == 0.0));
+            for x in values(&b_l.edge) {
+                assert!(x == 0.0 || (x - 1.0 / 0.75).abs() < 1e-6, "{x}");
+                kept += usize::from(x != 0.0);
+            }
+            total += values(&valid).iter().filter(|&&v| v != 0.0).count() * ef;
+        }
+        assert_eq!(padded.counts, nodes.counts);
+        // kept with probability 3/4 (176 draws: within 4 standard deviations)
+        let frac = kept as f64 / total as f64;
+        assert!(
+            (frac - 0.75).abs() < 4.0 * (0.75f64 * 0.25 / total as f64).sqrt(),
+            "{frac}"
+        );
+    }
 }

@@ -236,48 +236,6 @@ impl BatchLayout {
         Tensor::cat(&parts, 0)
     }
 
-    /// Node rows `[M, d]` from per-graph row-major blocks (`blocks[b]`: `counts[b] × d`
-    /// values); rows of padded nodes get `fill`.
-    pub fn node_rows_from_blocks(&self, blocks: &[Vec<f32>], d: usize, fill: f32) -> Tensor {
-        let mut v = Vec::with_capacity(self.nodes * d);
-        for g in &self.groups {
-            for &b in &g.members {
-                let real = self.counts[b].min(g.n);
-                v.extend_from_slice(&blocks[b][..real * d]);
-                v.extend(std::iter::repeat_n(fill, (g.n - real) * d));
-            }
-        }
-        Tensor::from_slice(&v)
-            .view([self.nodes as i64, d as i64])
-            .to_device(self.device)
-    }
-
-    /// Pair rows `[P, d]` from per-graph blocks (`blocks[b]`: `counts[b]² × d` values, pair
-    /// `(i, j)` at `(i·counts[b] + j)·d`); pairs touching a padded node get `fill`.
-    pub fn pair_rows_from_blocks(&self, blocks: &[Vec<f32>], d: usize, fill: f32) -> Tensor {
-        let mut v = Vec::with_capacity(self.pairs * d);
-        for g in &self.groups {
-            for &b in &g.members {
-                let c = self.counts[b].min(g.n);
-                if c == g.n {
-                    v.extend_from_slice(&blocks[b][..c * c * d]);
-                    continue;
-                }
-                for i in 0..g.n {
-                    if i < c {
-                        v.extend_from_slice(&blocks[b][i * c * d..(i + 1) * c * d]);
-                        v.extend(std::iter::repeat_n(fill, (g.n - c) * d));
-                    } else {
-                        v.extend(std::iter::repeat_n(fill, g.n * d));
-                    }
-                }
-            }
-        }
-        Tensor::from_slice(&v)
-            .view([self.pairs as i64, d as i64])
-            .to_device(self.device)
-    }
-
     /// The batch `[B, N, N]` from per-group outputs (`outs[k]`: `[Bg, n, n]` of the k-th
     /// active group); graphs of groups without nodes are zero.
     pub fn assemble(&self, outs: Vec<Tensor>, kind: Kind) -> Tensor {
@@ -361,21 +319,8 @@ mod tests {
     }
 
     #[test]
-    fn blocks_fill_padding() {
+    fn pair_mask_excludes_padding_and_the_diagonal() {
         let nodes = Nodes::new(vec![2, 1]);
-        let l = BatchLayout::new(Layout::Padded, &nodes, 3, Device::Cpu);
-        let blocks = vec![vec![1., 2., 3., 4.], vec![5.]];
-        let p = Vec::<f32>::try_from(&l.pair_rows_from_blocks(&blocks, 1, 0.0).view([-1])).unwrap();
-        assert_eq!(
-            p,
-            vec![1., 2., 0., 3., 4., 0., 0., 0., 0., 5., 0., 0., 0., 0., 0., 0., 0., 0.]
-        );
-        let n = Vec::<f32>::try_from(
-            &l.node_rows_from_blocks(&[vec![1., 2.], vec![3.]], 1, 9.0)
-                .view([-1]),
-        )
-        .unwrap();
-        assert_eq!(n, vec![1., 2., 9., 3., 9., 9.]);
         let pm =
             Vec::<f32>::try_from(&nodes.pair_mask(3, Kind::Float, Device::Cpu).view([-1])).unwrap();
         assert_eq!(
