@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Tensor};
 
+use crate::host::{host, host_mut, viewable, HostFloat};
 use crate::optim::OptimError;
 
 /// EMA hyper-parameters.
@@ -25,6 +26,29 @@ impl Default for EmaConfig {
             warmup: true,
         }
     }
+}
+
+/// `shadow ← shadow − (shadow − var)·(1 − d)` in `T` on the tensors' memory, if both are
+/// contiguous CPU tensors of `T`'s kind (false, changing nothing, otherwise).
+fn host_update<T: HostFloat>(var: &Tensor, shadow: &mut Tensor, d: f64) -> bool {
+    if !(viewable::<T>(var) && viewable::<T>(shadow)) {
+        return false;
+    }
+    let f = T::from_f64(1.0 - d);
+    ema_loop(host::<T>(var), host_mut::<T>(shadow), f);
+    true
+}
+
+#[inline(always)]
+fn ema_loop_impl<T: HostFloat>(var: &[T], shadow: &mut [T], f: T) {
+    for (s, &v) in shadow.iter_mut().zip(var) {
+        *s = *s - (*s - v) * f;
+    }
+}
+
+crate::simd_fn! {
+    /// The EMA update of one variable's values.
+    fn ema_loop<'a, T: HostFloat>(var: &'a [T], shadow: &'a mut [T], f: T) -> () => ema_loop_impl
 }
 
 /// Name prefix of EMA tensors in saved state.
@@ -77,6 +101,11 @@ impl Ema {
         self.num_updates += 1;
         tch::no_grad(|| {
             for (_, var, shadow) in &mut self.slots {
+                // on the CPU one pass over the memory; the same operations as the libtorch
+                // ones below, so the same numbers
+                if host_update::<f32>(var, shadow, d) || host_update::<f64>(var, shadow, d) {
+                    continue;
+                }
                 let delta = (&*shadow - &*var) * (1.0 - d);
                 let _ = shadow.g_sub_(&delta);
             }
@@ -121,6 +150,27 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
     use tch::{Device, Kind};
+
+    /// The host loop computes what the libtorch operations compute, bit for bit.
+    #[test]
+    fn host_update_is_the_libtorch_update() {
+        tch::manual_seed(3);
+        for kind in [Kind::Float, Kind::Double] {
+            let var = Tensor::randn([1000], (kind, Device::Cpu));
+            let shadow = Tensor::randn([1000], (kind, Device::Cpu));
+            for d in [0.9999, 2.0 / 11.0, 0.5] {
+                let want = &shadow - (&shadow - &var) * (1.0 - d);
+                let mut got = shadow.copy();
+                assert!(
+                    host_update::<f32>(&var, &mut got, d) || host_update::<f64>(&var, &mut got, d)
+                );
+                assert!(got.equal(&want), "{kind:?} {d}");
+            }
+        }
+        // other kinds are left to libtorch
+        let h = Tensor::zeros([3], (Kind::Half, Device::Cpu));
+        assert!(!host_update::<f32>(&h, &mut h.copy(), 0.5));
+    }
 
     #[test]
     fn warmup_rule_and_update() {

@@ -59,6 +59,55 @@ pub fn host_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
     }
 }
 
+/// The float types of the host loops (`f32`, `f64`): the arithmetic they use, and the cast
+/// of a double scalar as libtorch makes it for a tensor of the type.
+pub trait HostFloat:
+    Element
+    + Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    /// `v` rounded to the type.
+    fn from_f64(v: f64) -> Self;
+    /// The value as `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// The correctly rounded square root.
+    fn sqrt(self) -> Self;
+}
+
+impl HostFloat for f32 {
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+}
+
+impl HostFloat for f64 {
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

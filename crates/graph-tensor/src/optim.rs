@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use tch::{nn::VarStore, Kind, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::host::{host, host_mut, viewable, HostFloat};
 
 /// Adam hyper-parameters (`torch.optim.Adam` defaults are `lr 1e-3, betas (0.9, 0.999),
 /// eps 1e-8, weight_decay 0`).
@@ -174,6 +176,10 @@ pub struct Adam {
     clearer: tch::COptimizer,
     /// Factor applied to gradients by the next step (gradient clipping).
     grad_scale: f64,
+    /// Whether a step on the CPU runs as loops over the memory of the gradients, moments and
+    /// variables ([`Adam::host_step`]) instead of a dozen libtorch passes (the same
+    /// operations in the same order, the same numbers; tests turn it off to compare).
+    host_loops: bool,
 }
 
 impl std::fmt::Debug for Adam {
@@ -222,6 +228,170 @@ fn adam_update(
     let bc2 = 1.0 - c.beta2.powf(t as f64);
     let denom = v.sqrt() / bc2.sqrt() + c.eps;
     (&*m / denom) * (lr / bc1)
+}
+
+/// The scalars of one Adam step in `T`, as libtorch casts double scalars for a `T` tensor.
+struct AdamScalars<T> {
+    /// The clipping factor, if any.
+    scale: Option<T>,
+    /// Coupled weight decay (added to the gradient), if any.
+    decay: Option<T>,
+    /// Decoupled weight decay's factor `1 − lr·wd`, if any.
+    shrink: Option<T>,
+    beta1: T,
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    sqrt_bc2: T,
+    eps: T,
+    step: T,
+}
+
+impl<T: HostFloat> AdamScalars<T> {
+    fn new(c: &AdamConfig, t: u64, lr: f64, scale: f64) -> Self {
+        let bc1 = 1.0 - c.beta1.powf(t as f64);
+        let bc2 = 1.0 - c.beta2.powf(t as f64);
+        let wd = c.weight_decay != 0.0;
+        AdamScalars {
+            scale: (scale != 1.0).then(|| T::from_f64(scale)),
+            decay: (wd && !c.decoupled).then(|| T::from_f64(c.weight_decay)),
+            shrink: (wd && c.decoupled).then(|| T::from_f64(1.0 - lr * c.weight_decay)),
+            beta1: T::from_f64(c.beta1),
+            one_minus_beta1: T::from_f64(1.0 - c.beta1),
+            beta2: T::from_f64(c.beta2),
+            one_minus_beta2: T::from_f64(1.0 - c.beta2),
+            sqrt_bc2: T::from_f64(bc2.sqrt()),
+            eps: T::from_f64(c.eps),
+            step: T::from_f64(lr / bc1),
+        }
+    }
+}
+
+/// The moments' half of [`Adam::step`]'s arithmetic (`adam_update`'s operations in its
+/// order, after the clipping factor and coupled weight decay of `step`).
+#[inline(always)]
+fn host_moments_impl<T: HostFloat>(k: &AdamScalars<T>, g: &[T], p: &[T], m: &mut [T], v: &mut [T]) {
+    for (((&gi, &pi), mi), vi) in g.iter().zip(p).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let mut gi = match k.scale {
+            Some(s) => gi * s,
+            None => gi,
+        };
+        if let Some(wd) = k.decay {
+            gi = gi + pi * wd;
+        }
+        *mi = *mi * k.beta1 + gi * k.one_minus_beta1;
+        *vi = *vi * k.beta2 + (gi * gi) * k.one_minus_beta2;
+    }
+}
+
+crate::simd_fn! {
+    /// Updates the moments `m`, `v` of a variable `p` with gradient `g`.
+    fn host_moments<'a, T: HostFloat>(
+        k: &'a AdamScalars<T>, g: &'a [T], p: &'a [T], m: &'a mut [T], v: &'a mut [T],
+    ) -> () => host_moments_impl
+}
+
+/// The parameter's half: `p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps)` from
+/// `sqrt_v = √v` (libtorch's square root, so that the numbers are its own), after the
+/// decoupled weight decay.
+#[inline(always)]
+fn host_params_impl<T: HostFloat>(k: &AdamScalars<T>, m: &[T], sqrt_v: &[T], p: &mut [T]) {
+    for ((&mi, &ri), pi) in m.iter().zip(sqrt_v).zip(p.iter_mut()) {
+        let mut x = *pi;
+        if let Some(f) = k.shrink {
+            x = x * f;
+        }
+        let denom = ri / k.sqrt_bc2 + k.eps;
+        *pi = x - (mi / denom) * k.step;
+    }
+}
+
+crate::simd_fn! {
+    /// Updates a variable `p` from its new moments.
+    fn host_params<'a, T: HostFloat>(
+        k: &'a AdamScalars<T>, m: &'a [T], sqrt_v: &'a [T], p: &'a mut [T],
+    ) -> () => host_params_impl
+}
+
+/// Whether [`Adam::host_step`] can run a slot in `T`.
+fn host_ready<T: HostFloat>(s: &Slot, g: &Tensor) -> bool {
+    g.device() == Device::Cpu
+        && g.kind() == T::KIND
+        && viewable::<T>(&s.var)
+        && viewable::<T>(&s.m)
+        && viewable::<T>(&s.v)
+}
+
+/// One slot's step of [`Adam::host_step`] in `T`.
+fn host_slot<T: HostFloat>(c: &AdamConfig, s: &mut Slot, g: &Tensor, lr: f64, scale: f64) {
+    s.steps += 1;
+    let k = AdamScalars::<T>::new(c, s.steps, lr, scale);
+    // an expanded gradient buffer (see the type's docs) is read through a copy
+    let g = if viewable::<T>(g) {
+        g.shallow_clone()
+    } else {
+        g.contiguous()
+    };
+    // the variable's memory is written directly: no autograd graph holds it between steps,
+    // and no other view of it is read meanwhile
+    let mut var = s.var.detach();
+    host_moments(
+        &k,
+        host::<T>(&g),
+        host::<T>(&var),
+        host_mut::<T>(&mut s.m),
+        host_mut::<T>(&mut s.v),
+    );
+    let sqrt_v = s.v.sqrt();
+    host_params(
+        &k,
+        host::<T>(&s.m),
+        host::<T>(&sqrt_v),
+        host_mut::<T>(&mut var),
+    );
+}
+
+/// `Σ g²` over the gradients in float64, when all are float32 or float64 CPU tensors.
+fn host_sum_of_squares(grads: &[Tensor]) -> Option<f64> {
+    if grads
+        .iter()
+        .any(|g| g.device() != Device::Cpu || !matches!(g.kind(), Kind::Float | Kind::Double))
+    {
+        return None;
+    }
+    let mut total = 0.0;
+    for g in grads {
+        let g = g.contiguous();
+        total += match g.kind() {
+            Kind::Float => sum_of_squares(host::<f32>(&g)),
+            _ => sum_of_squares(host::<f64>(&g)),
+        };
+    }
+    Some(total)
+}
+
+#[inline(always)]
+fn sum_of_squares_impl<T: HostFloat>(x: &[T]) -> f64 {
+    // eight partial sums, so that the loop vectorises
+    let mut acc = [0.0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let v = v.to_f64();
+            *a += v * v;
+        }
+    }
+    let mut rest = 0.0;
+    for &v in chunks.remainder() {
+        let v = v.to_f64();
+        rest += v * v;
+    }
+    acc.iter().sum::<f64>() + rest
+}
+
+crate::simd_fn! {
+    /// `Σ x²` in float64.
+    fn sum_of_squares<'a, T: HostFloat>(x: &'a [T]) -> f64 => sum_of_squares_impl
 }
 
 impl Adam {
@@ -275,6 +445,7 @@ impl Adam {
             flat,
             clearer,
             grad_scale: 1.0,
+            host_loops: true,
         }
     }
 
@@ -292,12 +463,19 @@ impl Adam {
     /// L2 norm of all gradients together (variables without a gradient count as zero).
     pub fn grad_norm(&self) -> f64 {
         tch::no_grad(|| {
-            // one reduction and one device synchronisation for all variables
-            let parts: Vec<Tensor> = self
+            let grads: Vec<Tensor> = self
                 .slots
                 .iter()
                 .map(|s| s.var.grad())
                 .filter(Tensor::defined)
+                .collect();
+            // on the CPU: one pass over the gradients' memory, in float64
+            if let Some(sq) = host_sum_of_squares(&grads) {
+                return sq.sqrt();
+            }
+            // one reduction and one device synchronisation for all variables
+            let parts: Vec<Tensor> = grads
+                .iter()
                 .map(|g| g.reshape([-1]).to_kind(Kind::Double))
                 .collect();
             if parts.is_empty() {
@@ -329,6 +507,9 @@ impl Adam {
     /// One Adam step with learning rate `lr` (the scheduled rate). Variables without a
     /// gradient are skipped and their step counts do not advance, as in torch.
     pub fn step(&mut self, lr: f64) {
+        if self.host_loops && self.host_step(lr) {
+            return;
+        }
         if self.step_flat(lr) {
             return;
         }
@@ -363,9 +544,9 @@ impl Adam {
     /// variable has a gradient and the same step count (the bias corrections are then one
     /// pair of scalars) and there is no weight decay. Returns false (doing nothing) otherwise.
     fn step_flat(&mut self, lr: f64) -> bool {
-        let Some(flat) = &mut self.flat else {
+        if self.flat.is_none() {
             return false;
-        };
+        }
         let steps = self.slots.first().map_or(0, |s| s.steps);
         if self.config.weight_decay != 0.0 || self.slots.iter().any(|s| s.steps != steps) {
             return false;
@@ -375,13 +556,16 @@ impl Adam {
             return false;
         }
         let scale = self.grad_scale;
+        let t = steps + 1;
+        let Some(flat) = &mut self.flat else {
+            return false;
+        };
         tch::no_grad(|| {
             let flat_grads: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
             let mut g = Tensor::cat(&flat_grads, 0);
             if scale != 1.0 {
                 g *= scale;
             }
-            let t = steps + 1;
             let update = adam_update(&self.config, &mut flat.m, &mut flat.v, &g, t, lr);
             let mut offset = 0i64;
             for s in &mut self.slots {
@@ -391,6 +575,37 @@ impl Adam {
                     .g_sub_(&update.narrow(0, offset, n).view(s.var.size().as_slice()));
                 offset += n;
                 s.steps = t;
+            }
+        });
+        true
+    }
+
+    /// [`Adam::step`] as two loops per variable over the memory of its gradient, moments and
+    /// value, with libtorch's square root between them: the same operations in the same
+    /// order as the libtorch passes, so the same numbers, in three passes instead of a dozen
+    /// (and a dozen operator calls per variable). For float32 or float64 variables on the
+    /// CPU; false, changing nothing, otherwise.
+    fn host_step(&mut self, lr: f64) -> bool {
+        let grads: Vec<Tensor> = self.slots.iter().map(|s| s.var.grad()).collect();
+        let ready = self
+            .slots
+            .iter()
+            .zip(&grads)
+            .all(|(s, g)| !g.defined() || host_ready::<f32>(s, g) || host_ready::<f64>(s, g));
+        if !ready {
+            return false;
+        }
+        let scale = self.grad_scale;
+        tch::no_grad(|| {
+            for (s, g) in self.slots.iter_mut().zip(&grads) {
+                if !g.defined() {
+                    continue;
+                }
+                if g.kind() == Kind::Float {
+                    host_slot::<f32>(&self.config, s, g, lr, scale);
+                } else {
+                    host_slot::<f64>(&self.config, s, g, lr, scale);
+                }
             }
         });
         true
@@ -537,42 +752,30 @@ mod tests {
         }
     }
 
-    /// The flat-buffer step and the per-variable step give bit-identical parameters and
-    /// moments, with and without clipping, and the flat moments are what gets saved.
+    /// The flat-buffer step, the per-variable step and the host loops give bit-identical
+    /// parameters and moments, with and without clipping, with either weight decay and with
+    /// a variable that never gets a gradient; the flat moments are what gets saved.
     #[test]
-    fn flat_step_equals_the_per_variable_step() {
-        let run = |flat: bool| -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    fn flat_per_variable_and_host_steps_agree_bit_for_bit() {
+        let run = |cfg: &AdamConfig, unused: bool, flat: bool, host_loops: bool| {
             tch::manual_seed(5);
             let vs = VarStore::new(Device::Cpu);
-            let a = vs.root().var(
-                "a/w",
-                &[3, 4],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 1.0,
-                },
-            );
-            let b = vs.root().var(
-                "b",
-                &[5],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 1.0,
-                },
-            );
-            let c = vs.root().var(
-                "c/z",
-                &[2, 1, 2],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 1.0,
-                },
-            );
-            let mut opt = Adam::new(&vs, AdamConfig::default());
+            let randn = nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1.0,
+            };
+            let a = vs.root().var("a/w", &[3, 4], randn);
+            let b = vs.root().var("b", &[5], randn);
+            let c = vs.root().var("c/z", &[2, 1, 2], randn);
+            if unused {
+                let _ = vs.root().var("d", &[3], randn);
+            }
+            let mut opt = Adam::new(&vs, cfg.clone());
             assert!(opt.flat.is_some());
             if !flat {
                 opt.flat = None;
             }
+            opt.host_loops = host_loops;
             for t in 0..12 {
                 opt.zero_grad();
                 let loss = (a.sin().sum(Kind::Float) * b.square().sum(Kind::Float)
@@ -592,9 +795,32 @@ mod tests {
             let state = opt.state_tensors().into_iter().map(|(_, t)| t).collect();
             (vals(vec![a, b, c]), vals(state))
         };
-        let (flat, per_variable) = (run(true), run(false));
-        assert_eq!(flat, per_variable);
-        assert!(flat.1.iter().flatten().all(|x| *x != 0.0));
+        let configs = [
+            AdamConfig::default(),
+            AdamConfig {
+                weight_decay: 0.05,
+                ..AdamConfig::default()
+            },
+            AdamConfig {
+                weight_decay: 0.05,
+                decoupled: true,
+                ..AdamConfig::default()
+            },
+        ];
+        for cfg in &configs {
+            let per_variable = run(cfg, false, false, false);
+            assert!(per_variable.1.iter().flatten().any(|x| *x != 0.0));
+            assert_eq!(run(cfg, false, true, true), per_variable, "{cfg:?}: host");
+            if cfg.weight_decay == 0.0 {
+                assert_eq!(run(cfg, false, true, false), per_variable, "flat");
+            }
+            // a variable without a gradient: the per-variable step and the host loops
+            assert_eq!(
+                run(cfg, true, true, true),
+                run(cfg, true, true, false),
+                "{cfg:?}: unused variable"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use graph_tensor::host::host_mut;
 use graph_tensor::noise::NoiseSource;
-use rand::RngCore;
+use rand::Rng;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
@@ -146,13 +146,19 @@ fn draw_as<T: Element + FromF64>(
         let (n, node, pair) = at[b];
         let c = count.min(n);
         let rng = noise.graph_rng(b);
+        let mut words = [0u32; 1024];
         let mut fill = |out: &mut [T]| {
-            for x in out.iter_mut() {
-                *x = if u64::from(rng.next_u32()) < threshold {
-                    keep
-                } else {
-                    T::ZERO
-                };
+            for chunk in out.chunks_mut(words.len()) {
+                let w = &mut words[..chunk.len()];
+                // the same words as one `next_u32` per entry, drawn in bulk
+                rng.fill(w);
+                for (x, &r) in chunk.iter_mut().zip(w.iter()) {
+                    *x = if u64::from(r) < threshold {
+                        keep
+                    } else {
+                        T::ZERO
+                    };
+                }
             }
         };
         for [h, ps, e] in masks.iter_mut() {
@@ -210,6 +216,20 @@ mod tests {
 
     fn values(t: &Tensor) -> Vec<f64> {
         Vec::<f64>::try_from(&t.to_kind(Kind::Double).contiguous().view([-1])).unwrap()
+    }
+
+    #[test]
+    fn bulk_words_are_the_sequential_draws() {
+        use rand::{RngCore, SeedableRng};
+        let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut b = a.clone();
+        let _ = a.next_u32();
+        let _ = b.next_u32();
+        let mut w = [0u32; 37];
+        a.fill(&mut w[..]);
+        let seq: Vec<u32> = (0..37).map(|_| b.next_u32()).collect();
+        assert_eq!(w.to_vec(), seq);
+        assert_eq!(a.next_u32(), b.next_u32());
     }
 
     /// The masks of a graph do not depend on the layout: the by-size rows are the padded
