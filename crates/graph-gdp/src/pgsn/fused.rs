@@ -156,6 +156,22 @@ graph_tensor::simd_fn! {
     ) -> () => edge_update_backward_impl
 }
 
+graph_tensor::simd_fn! {
+    /// Pair rows of an affine function of the pair's value and a lookup of its class (see
+    /// [`affine_rows_impl`]).
+    pub(crate) fn affine_rows<'a, T: Real>(
+        per_graph: usize, x: &'a [T], s: &'a [i64], u: &'a [T], c: &'a [T], q: &'a [T],
+        out: &'a mut [T],
+    ) -> () => affine_rows_impl
+}
+
+graph_tensor::simd_fn! {
+    /// The sums that the gradient of [`affine_rows`] needs (see [`reduce_rows_impl`]).
+    pub(crate) fn reduce_rows<'a, T: Real>(
+        per_graph: usize, x: &'a [T], s: &'a [i64], g: &'a [T], sums: RowSums<'a, T>,
+    ) -> () => reduce_rows_impl
+}
+
 /// Sizes of one group.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dims {
@@ -593,6 +609,68 @@ fn edge_update_forward_impl<T: Real>(
     }
 }
 
+/// Rows `out[r] = x[r]·u + c[g(r)] + q[s[r]]` of width `d = u.len()`, with `g(r) = r /
+/// per_graph` the row's graph (`c: [B, d]`) and `s[r]` its class (`q: [K, d]`).
+///
+/// Why: the network's first dense edge features are such rows (`[x·wx + bx + te0_b ‖
+/// table[s] + te1_b]`), and so are their products with the first layer's `[W0; W1]`
+/// (`x·(A wx) + (A(bx + te0_b) + B te1_b) + (table Bᵀ)[s]` for `[W0; W1] = [A | B]`): the
+/// first layer's edge projections need no matrix product over the pairs.
+#[inline(always)]
+fn affine_rows_impl<T: Real>(
+    per_graph: usize,
+    x: &[T],
+    s: &[i64],
+    u: &[T],
+    c: &[T],
+    q: &[T],
+    out: &mut [T],
+) {
+    let d = u.len();
+    for (r, (o, (&xr, &sr))) in out.chunks_exact_mut(d).zip(x.iter().zip(s)).enumerate() {
+        let cg = &c[r / per_graph * d..][..d];
+        let qs = &q[sr as usize * d..][..d];
+        for (((oc, &uc), &cc), &qc) in o.iter_mut().zip(u).zip(cg).zip(qs) {
+            *oc = xr * uc + cc + qc;
+        }
+    }
+}
+
+/// Where [`reduce_rows`] writes (every entry).
+pub(crate) struct RowSums<'a, T> {
+    /// `Σ_r x[r]·g[r]`, `[d]`.
+    pub by_value: &'a mut [T],
+    /// `Σ_{r of graph b} g[r]`, `[B, d]`.
+    pub by_graph: &'a mut [T],
+    /// `Σ_{r: s[r] = k} g[r]`, `[K, d]`.
+    pub by_class: &'a mut [T],
+}
+
+/// The sums of the rows `g: [R, d]` that the gradient of [`affine_rows`]' inputs (`u`, `c`,
+/// `q`) is made of (`d = by_value.len()`).
+#[inline(always)]
+fn reduce_rows_impl<T: Real>(per_graph: usize, x: &[T], s: &[i64], g: &[T], sums: RowSums<'_, T>) {
+    let RowSums {
+        by_value,
+        by_graph,
+        by_class,
+    } = sums;
+    let d = by_value.len();
+    by_value.fill(T::ZERO);
+    by_graph.fill(T::ZERO);
+    by_class.fill(T::ZERO);
+    for (r, (gr, (&xr, &sr))) in g.chunks_exact(d).zip(x.iter().zip(s)).enumerate() {
+        let bg = &mut by_graph[r / per_graph * d..][..d];
+        for ((v, b), &gc) in by_value.iter_mut().zip(bg.iter_mut()).zip(gr) {
+            *v += xr * gc;
+            *b += gc;
+        }
+        for (k, &gc) in by_class[sr as usize * d..][..d].iter_mut().zip(gr) {
+            *k += gc;
+        }
+    }
+}
+
 /// The number of pairs `i ≤ j` of `n` nodes (the packed layout of a symmetric pair tensor).
 pub(crate) fn packed_pairs(n: usize) -> usize {
     n * (n + 1) / 2
@@ -895,6 +973,55 @@ mod tests {
                 close(got, &vals(w), name);
             }
         }
+    }
+
+    #[test]
+    fn affine_rows_and_their_sums_match_autograd() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (b, per, d, k) = (3usize, 4usize, 5usize, 3usize);
+        let r = b * per;
+        let xv = rand_vec(&mut rng, r);
+        let sv: Vec<i64> = (0..r).map(|_| rng.gen_range(0..k as i64)).collect();
+        let (uv, cv, qv) = (
+            rand_vec(&mut rng, d),
+            rand_vec(&mut rng, b * d),
+            rand_vec(&mut rng, k * d),
+        );
+        let (u, c, q) = (
+            t(&uv, &[d as i64]),
+            t(&cv, &[b as i64, d as i64]),
+            t(&qv, &[k as i64, d as i64]),
+        );
+        let graph: Vec<i64> = (0..r).map(|i| (i / per) as i64).collect();
+        let want = Tensor::from_slice(&xv).unsqueeze(1) * &u
+            + c.index_select(0, &Tensor::from_slice(&graph))
+            + q.index_select(0, &Tensor::from_slice(&sv));
+        let mut got = vec![f64::NAN; r * d];
+        affine_rows(per, &xv, &sv, &uv, &cv, &qv, &mut got);
+        close(&got, &vals(&want), "rows");
+        // the sums give the gradients of u, c and q
+        let g = rand_vec(&mut rng, r * d);
+        let root = (&want * Tensor::from_slice(&g).view([r as i64, d as i64])).sum(Kind::Double);
+        let w = Tensor::run_backward(&[&root], &[&u, &c, &q], false, false);
+        let (mut bv, mut bg, mut bc) = (
+            vec![f64::NAN; d],
+            vec![f64::NAN; b * d],
+            vec![f64::NAN; k * d],
+        );
+        reduce_rows(
+            per,
+            &xv,
+            &sv,
+            &g,
+            RowSums {
+                by_value: &mut bv,
+                by_graph: &mut bg,
+                by_class: &mut bc,
+            },
+        );
+        close(&bv, &vals(&w[0]), "by value");
+        close(&bg, &vals(&w[1]), "by graph");
+        close(&bc, &vals(&w[2]), "by class");
     }
 
     #[test]

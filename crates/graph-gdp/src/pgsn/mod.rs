@@ -103,12 +103,29 @@ pub struct Pgsn {
 }
 
 /// The network's inputs: node rows `[M, nf]` and `[M, nf/2]`, one pair tensor
-/// `[Bg·n·n, nf]` per active group, and what each group's adjacency gives.
+/// `[Bg·n·n, nf]` per active group (unless not asked for), the terms those are made of, and
+/// what each group's adjacency gives.
 struct InputStage {
     inputs: Vec<GroupInputs>,
     h: Tensor,
     pos: Tensor,
     dense: Vec<Tensor>,
+    terms: EdgeTerms,
+}
+
+/// The terms of the dense edge streams: pair `(i, j)` of graph `b` (value `x_ij`, "SPD"
+/// class `s_ij`) is `[x_ij·wx + bx + te0_b ‖ table[s_ij] + te1_b]`.
+struct EdgeTerms {
+    /// `edge_x`'s weight `[ed]`.
+    wx: Tensor,
+    /// `edge_x`'s bias `[ed]`.
+    bx: Tensor,
+    /// `edge_spd`'s rows per class, bias included `[K, ed]`.
+    table: Tensor,
+    /// `Dense_edge0` of each graph's time, per active group `[Bg, ed]`.
+    te0: Vec<Tensor>,
+    /// `Dense_edge1` of each graph's time, per active group `[Bg, ed]`.
+    te1: Vec<Tensor>,
 }
 
 /// What the network reads from one group's noisy states (no gradient).
@@ -495,6 +512,7 @@ impl Pgsn {
         t: &Tensor,
         layout: &BatchLayout,
         mut trace: Option<&mut Trace>,
+        build_dense: bool,
     ) -> InputStage {
         let kind = self.kind();
         let cfg = &self.cfg;
@@ -517,16 +535,23 @@ impl Pgsn {
         let mut h_parts = Vec::with_capacity(active.len());
         let mut pos_parts = Vec::with_capacity(active.len());
         let degree_table = self.node_degree.weight().tr() + self.node_degree.bias().expect("bias");
+        let (mut te0_rows, mut te1_rows) = (Vec::new(), Vec::new());
         for (g, gi) in active.iter().zip(&inputs) {
             let (bg, n) = (g.len() as i64, g.n as i64);
-            let te0 = layout.group_rows(g, &d_e0).view([bg, 1, 1, ed]);
-            let te1 = layout.group_rows(g, &d_e1).view([bg, 1, 1, ed]);
-            let e_ori = (gi.x.unsqueeze(-1) * &wx + bx) + te0;
-            let e_spd = spd_table
-                .index_select(0, &gi.spd.reshape([-1]))
-                .view([bg, n, n, ed])
-                + te1;
-            dense_parts.push(Tensor::cat(&[e_ori, e_spd], -1).view([bg * n * n, 2 * ed]));
+            let te0_g = layout.group_rows(g, &d_e0);
+            let te1_g = layout.group_rows(g, &d_e1);
+            if build_dense {
+                let te0 = te0_g.view([bg, 1, 1, ed]);
+                let te1 = te1_g.view([bg, 1, 1, ed]);
+                let e_ori = (gi.x.unsqueeze(-1) * &wx + bx) + te0;
+                let e_spd = spd_table
+                    .index_select(0, &gi.spd.reshape([-1]))
+                    .view([bg, n, n, ed])
+                    + te1;
+                dense_parts.push(Tensor::cat(&[e_ori, e_spd], -1).view([bg * n * n, 2 * ed]));
+            }
+            te0_rows.push(te0_g);
+            te1_rows.push(te1_g);
             let tn0 = layout.group_rows(g, &d_n0).view([bg, 1, nf]);
             let tn1 = layout.group_rows(g, &d_n1).view([bg, 1, pos_ch]);
             let deg = degree_table
@@ -567,6 +592,13 @@ impl Pgsn {
             h: cat(h_parts, nf),
             pos: cat(pos_parts, pos_ch),
             dense: dense_parts,
+            terms: EdgeTerms {
+                wx,
+                bx: bx.shallow_clone(),
+                table: spd_table,
+                te0: te0_rows,
+                te1: te1_rows,
+            },
         }
     }
 
@@ -582,12 +614,13 @@ impl Pgsn {
         let cfg = &self.cfg;
         let ed = cfg.edge_dim() as i64;
         let masks = self.dropout_masks(dropout, layout)?;
-        let stage = self.input_stage(x, t, layout, trace.as_deref_mut());
+        let stage = self.input_stage(x, t, layout, trace.as_deref_mut(), true);
         let InputStage {
             inputs,
             h: h_in,
             pos: pos_in,
             dense: dense_parts,
+            ..
         } = stage;
         let active: Vec<_> = layout.active().collect();
         if active.is_empty() {

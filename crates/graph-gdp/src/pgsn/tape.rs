@@ -18,12 +18,12 @@ use tch::{Device, Kind, Tensor};
 
 use super::dropout::Scaled;
 use super::fused::{
-    attention_backward, attention_forward, edge_update_backward, edge_update_forward,
-    edge_update_packed, packed_pairs, packed_row, positions_backward, positions_forward, AttnGrads,
-    AttnSaved, Dims, EdgeScale, Real,
+    affine_rows, attention_backward, attention_forward, edge_update_backward, edge_update_forward,
+    edge_update_packed, packed_pairs, packed_row, positions_backward, positions_forward,
+    reduce_rows, AttnGrads, AttnSaved, Dims, EdgeScale, Real, RowSums,
 };
 use super::layout::BatchLayout;
-use super::{InputStage, Pgsn};
+use super::{EdgeTerms, InputStage, Pgsn};
 use crate::error::Result;
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
@@ -89,6 +89,50 @@ struct GroupMeta<T> {
     count: Vec<T>,
     /// The packed symmetric layout, when used.
     packed: Option<Packing>,
+    /// Pair rows per graph (`n²`, or `n(n + 1)/2` packed).
+    per_graph: usize,
+    /// Each pair row's value `x_ij` (`[rows]`) and "SPD" class (`[rows]`, i64).
+    x_rows: Tensor,
+    s_rows: Tensor,
+}
+
+impl<T: Real> GroupMeta<T> {
+    /// [`affine_rows`] over the group's pair rows.
+    fn affine(&self, u: &Tensor, c: &Tensor, q: &Tensor) -> Tensor {
+        let d = u.numel() as i64;
+        let mut out = empty::<T>(&[self.x_rows.numel() as i64, d]);
+        affine_rows(
+            self.per_graph,
+            host::<T>(&self.x_rows),
+            host::<i64>(&self.s_rows),
+            host::<T>(u),
+            host::<T>(c),
+            host::<T>(q),
+            host_mut::<T>(&mut out),
+        );
+        out
+    }
+
+    /// [`reduce_rows`] of `g: [rows, d]`: the sums by value `[d]`, by graph `[B, d]` and by
+    /// class `[K, d]`.
+    fn reduce(&self, g: &Tensor, classes: i64) -> (Tensor, Tensor, Tensor) {
+        let d = g.size()[1];
+        let mut by_value = empty::<T>(&[d]);
+        let mut by_graph = empty::<T>(&[self.b as i64, d]);
+        let mut by_class = empty::<T>(&[classes, d]);
+        reduce_rows(
+            self.per_graph,
+            host::<T>(&self.x_rows),
+            host::<i64>(&self.s_rows),
+            host::<T>(g),
+            RowSums {
+                by_value: host_mut::<T>(&mut by_value),
+                by_graph: host_mut::<T>(&mut by_graph),
+                by_class: host_mut::<T>(&mut by_class),
+            },
+        );
+        (by_value, by_graph, by_class)
+    }
 }
 
 impl<T> GroupMeta<T> {
@@ -141,10 +185,74 @@ struct LayerTape<T> {
     edge_mask: Option<Tensor>,
 }
 
+/// The values (no autograd history) of the [`EdgeTerms`], and what the first layer's edge
+/// projections are made of (see [`affine_rows`]): with `[W0; W1] = [A | B]`, the projections
+/// of pair `(i, j)` of graph `b` are `x_ij·u + c_b + q[s_ij]`.
+struct FirstTerms {
+    wx: Tensor,
+    bx: Tensor,
+    table: Tensor,
+    te0: Vec<Tensor>,
+    te1: Vec<Tensor>,
+    /// The first layer's `[W0; W1]`, `[2nf, nf]`.
+    w01: Tensor,
+    /// `A·wx`, `[2nf]`.
+    u: Tensor,
+    /// `table·Bᵀ`, `[K, 2nf]`.
+    q: Tensor,
+    /// Per group: `A(bx + te0_b) + B·te1_b`, `[Bg, 2nf]`.
+    c: Vec<Tensor>,
+}
+
+impl FirstTerms {
+    fn new(terms: &EdgeTerms, w01: Tensor) -> Self {
+        let ed = terms.wx.numel() as i64;
+        let (wx, bx, table) = (plain(&terms.wx), plain(&terms.bx), plain(&terms.table));
+        let te0: Vec<Tensor> = terms.te0.iter().map(plain).collect();
+        let te1: Vec<Tensor> = terms.te1.iter().map(plain).collect();
+        let (a, b) = (w01.narrow(1, 0, ed), w01.narrow(1, ed, ed));
+        let u = plain(&wx.unsqueeze(0).mm(&a.tr()).view([-1]));
+        let q = plain(&table.mm(&b.tr()));
+        let c = te0
+            .iter()
+            .zip(&te1)
+            .map(|(t0, t1)| plain(&((&bx + t0).mm(&a.tr()) + t1.mm(&b.tr()))))
+            .collect();
+        Self {
+            wx,
+            bx,
+            table,
+            te0,
+            te1,
+            w01,
+            u,
+            q,
+            c,
+        }
+    }
+
+    /// The dense edge features of group `k`'s rows: `[x·wx + bx + te0_b ‖ table[s] + te1_b]`
+    /// as [`affine_rows`] with `u = [wx ‖ 0]`, `c_b = [bx + te0_b ‖ te1_b]`,
+    /// `q = [0 ‖ table]`.
+    fn dense<T: Real>(&self, gm: &GroupMeta<T>, k: usize) -> Tensor {
+        let u = Tensor::cat(&[&self.wx, &self.wx.zeros_like()], 0);
+        let q = Tensor::cat(&[&self.table.zeros_like(), &self.table], 1);
+        let c = Tensor::cat(&[&(&self.bx + &self.te0[k]), &self.te1[k]], 1);
+        gm.affine(&u, &c, &q)
+    }
+
+    fn classes(&self) -> i64 {
+        self.table.size()[0]
+    }
+}
+
 struct Tape<T> {
     h0: Tensor,
     pos0: Tensor,
-    dense0: Vec<Tensor>,
+    terms: EdgeTerms,
+    first: FirstTerms,
+    /// Per group: the sums (by value, graph, class) of the first layer's `∂[E0 ‖ E1]`.
+    first_sums: Vec<(Tensor, Tensor, Tensor)>,
     ori: Vec<Tensor>,
     last: Vec<Tensor>,
     groups: Vec<GroupMeta<T>>,
@@ -272,12 +380,14 @@ impl Pgsn {
         let kind = self.kind();
         let cfg = &self.cfg;
         let (nf, pc) = (cfg.nf, cfg.pos_ch());
+        // the dense edge features are built here, from their terms
         let InputStage {
             inputs,
             h: h0,
             pos: pos0,
-            dense: dense0,
-        } = self.input_stage(x, t, layout, None);
+            terms,
+            ..
+        } = self.input_stage(x, t, layout, None, false);
         let active: Vec<_> = layout.active().collect();
         if active.is_empty() {
             let (b, n) = (layout.counts.len() as i64, cfg.max_nodes as i64);
@@ -292,6 +402,15 @@ impl Pgsn {
             let packed =
                 (sym && !record && masks.is_none() && gi.spd.equal(&gi.spd.transpose(1, 2)))
                     .then(|| Packing::new(g.len(), g.n, self.device));
+            let (mut x_rows, mut s_rows) = (gi.x.to_kind(kind).reshape([-1]), gi.spd.reshape([-1]));
+            let per_graph = match &packed {
+                Some(pk) => {
+                    x_rows = x_rows.index_select(0, &pk.upper);
+                    s_rows = s_rows.index_select(0, &pk.upper);
+                    packed_pairs(g.n)
+                }
+                None => g.n * g.n,
+            };
             groups.push(GroupMeta {
                 b: g.len(),
                 n: g.n,
@@ -300,6 +419,9 @@ impl Pgsn {
                 edge,
                 count,
                 packed,
+                per_graph,
+                x_rows: plain(&x_rows),
+                s_rows: plain(&s_rows.to_kind(Kind::Int64)),
             });
             row += g.node_rows();
             pair_row += g.pair_rows();
@@ -315,14 +437,18 @@ impl Pgsn {
         let mut h = leaf(&h0);
         let mut pos = leaf(&pos0);
         // the dense edge features per group (values only: their gradient is the tape's)
-        let mut dense: Vec<Tensor> = dense0
-            .iter()
-            .zip(&groups)
-            .map(|(d, gm)| match &gm.packed {
-                Some(pk) => plain(&d.index_select(0, &pk.upper)),
-                None => plain(d),
-            })
-            .collect();
+        let first = tch::no_grad(|| {
+            let (w0, w1, _) = self.layers[0].pair_weights();
+            FirstTerms::new(&terms, stacked(&w0, &w1).detach())
+        });
+        let dense0: Vec<Tensor> = tch::no_grad(|| {
+            groups
+                .iter()
+                .enumerate()
+                .map(|(k, gm)| first.dense(gm, k))
+                .collect()
+        });
+        let mut dense: Vec<Tensor> = dense0.iter().map(Tensor::shallow_clone).collect();
         let mut layers = Vec::new();
         let num_layers = self.layers.len();
         let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
@@ -341,9 +467,13 @@ impl Pgsn {
                 let (qs, ks, vs) = (host::<T>(&q_d), host::<T>(&k_d), host::<T>(&v_d));
                 let out_s = host_mut::<T>(&mut out_all);
                 let out_pos_s = host_mut::<T>(&mut out_pos_all);
-                for (gm, dg) in groups.iter().zip(&dense) {
+                for (k, (gm, dg)) in groups.iter().zip(&dense).enumerate() {
                     let p = gm.pairs() as i64;
-                    let e = dg.linear::<&Tensor>(&w01, None);
+                    let e = if l == 0 {
+                        gm.affine(&first.u, &first.c[k], &first.q)
+                    } else {
+                        dg.linear::<&Tensor>(&w01, None)
+                    };
                     let rows = gm.nodes();
                     let nr = rows.start * nf..rows.end * nf;
                     let mut msg = want_pos.then(|| empty::<T>(&[p, nf as i64]));
@@ -476,10 +606,7 @@ impl Pgsn {
             .zip(dense0.iter().zip(&dense))
         {
             let (bg, n) = (g.len() as i64, g.n as i64);
-            let o = match &gm.packed {
-                Some(pk) => d0.index_select(0, &pk.upper),
-                None => leaf(d0),
-            };
+            let o = leaf(d0);
             let e = leaf(dl);
             let (_, head) = self.head(&o, &e);
             outs.push(match &gm.packed {
@@ -497,7 +624,9 @@ impl Pgsn {
         let tape = record.then(|| Tape {
             h0,
             pos0,
-            dense0,
+            terms,
+            first,
+            first_sums: Vec::new(),
             ori,
             last,
             groups,
@@ -512,7 +641,9 @@ impl Pgsn {
         let Tape {
             h0,
             pos0,
-            dense0,
+            terms,
+            first,
+            mut first_sums,
             ori,
             last,
             groups,
@@ -633,8 +764,21 @@ impl Pgsn {
                             de: host_mut::<T>(&mut de),
                         },
                     );
-                    let _ = dw01.addmm_(&de.tr(), &lt.dense_in[gi]);
-                    let _ = dd.addmm_(&de, &w01);
+                    if l == 0 {
+                        // the features are `affine_rows` of their terms: the weight gradient
+                        // from sums over the pairs, `[X ⊗ wx + Dᵀ(bx + te0) ‖ Sᵀ table +
+                        // Dᵀ te1]`; the features' own gradient `∂E·[W0; W1]` is kept as its
+                        // sums for the input stage
+                        let (x_sum, g_sum, c_sum) = gm.reduce(&de, first.classes());
+                        let left = x_sum.unsqueeze(1).mm(&first.wx.unsqueeze(0))
+                            + g_sum.tr().mm(&(&first.bx + &first.te0[gi]));
+                        let right = c_sum.tr().mm(&first.table) + g_sum.tr().mm(&first.te1[gi]);
+                        dw01 += Tensor::cat(&[left, right], 1);
+                        first_sums.push((x_sum, g_sum, c_sum));
+                    } else {
+                        let _ = dw01.addmm_(&de.tr(), &lt.dense_in[gi]);
+                        let _ = dd.addmm_(&de, &w01);
+                    }
                     next_dense.push(dd);
                 }
             });
@@ -661,8 +805,26 @@ impl Pgsn {
         let kind = h0.kind();
         let mut s = (&h0 * g_h.unwrap_or_else(|| h0.zeros_like())).sum(kind)
             + (&pos0 * g_pos.unwrap_or_else(|| pos0.zeros_like())).sum(kind);
-        for ((d0, o), gd) in dense0.iter().zip(&ori).zip(&g_dense) {
-            s += (d0 * (gd.view_as(d0) + grad_or_zeros(o))).sum(kind);
+        // the dense edge features' gradient `G` (the first edge update's and the head's, and
+        // the first layer's products' as sums) reaches their terms through the same sums
+        let ed = terms.wx.numel() as i64;
+        for (k, gm) in groups.iter().enumerate() {
+            let g = plain(&(&g_dense[k] + grad_or_zeros(&ori[k])));
+            let (x_sum, g_sum, c_sum) = gm.reduce(&g, first.classes());
+            let (xe, ge, ce) = &first_sums[k];
+            let (x_sum, g_sum, c_sum) = tch::no_grad(|| {
+                (
+                    x_sum + xe.unsqueeze(0).mm(&first.w01).view([-1]),
+                    g_sum + ge.mm(&first.w01),
+                    c_sum + ce.mm(&first.w01),
+                )
+            });
+            let g_ori = g_sum.narrow(1, 0, ed);
+            s += (&terms.wx * x_sum.narrow(0, 0, ed)).sum(kind)
+                + (&terms.bx * g_ori.sum_dim_intlist([0i64].as_slice(), false, kind)).sum(kind)
+                + (&terms.te0[k] * &g_ori).sum(kind)
+                + (&terms.table * c_sum.narrow(1, ed, ed)).sum(kind)
+                + (&terms.te1[k] * g_sum.narrow(1, ed, ed)).sum(kind);
         }
         if s.requires_grad() {
             s.backward();
