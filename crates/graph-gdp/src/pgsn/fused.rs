@@ -217,41 +217,34 @@ fn attention_forward_impl<T: Real>(
     out: &mut [T],
     mut msg: Option<&mut [T]>,
 ) -> AttnSaved<T> {
-    // the row of e0/e1 holding pair p (a packed symmetric layout maps (i, j) and (j, i) to
-    // one row)
     let (n, hh, c, nf) = (d.n, d.h, d.c, d.nf());
+    // the row of `e` holding pair p (a packed symmetric layout maps (i, j) and (j, i) to
+    // one row)
     let er = |p: usize| erow.map_or(p, |m| m[p]) * 2 * nf;
     let scale = T::from_f64((c as f64).sqrt());
     let mut alpha = vec![T::ZERO; d.b * n * n * hh];
     let mut logits_keep = clamp.then(|| vec![T::ZERO; d.b * n * n * hh]);
-    let mut logit = vec![T::ZERO; n * hh];
+    // one graph's logits, `[n(i), n(j), H]`
+    let mut logit = vec![T::ZERO; n * n * hh];
     let mut t = vec![T::ZERO; nf];
+    // α of a pair broadcast over its heads' channels
+    let mut a_wide = vec![T::ZERO; nf];
     let lim = T::from_f64(5.0);
+    // The pair loops run source-major (pair rows in memory order), the softmax per target.
     for b in 0..d.b {
-        for j in 0..n {
-            let qj = &q[(b * n + j) * nf..(b * n + j + 1) * nf];
-            let edges_j = |i: usize| edge[(b * n + i) * n + j];
-            // logits of the incoming edges
-            for i in (0..n).filter(|&i| edges_j(i)) {
-                let ki = &k[(b * n + i) * nf..(b * n + i + 1) * nf];
-                let p = ((b * n + i) * n + j) * nf;
-                for ((tc, (&qc, &kc)), &ec) in t
-                    .iter_mut()
-                    .zip(qj.iter().zip(ki))
-                    .zip(&e[er(p / nf)..er(p / nf) + nf])
-                {
+        let is_edge = |i: usize, j: usize| edge[(b * n + i) * n + j];
+        // logits: Σ_{c∈h} q_j k_i E0 per head (whole rows of nf channels, so that the
+        // products vectorise; then a sum per head)
+        for i in 0..n {
+            let ki = &k[(b * n + i) * nf..][..nf];
+            for j in (0..n).filter(|&j| is_edge(i, j)) {
+                let qj = &q[(b * n + j) * nf..][..nf];
+                let e0 = &e[er((b * n + i) * n + j)..][..nf];
+                for (((tc, &qc), &kc), &ec) in t.iter_mut().zip(qj).zip(ki).zip(e0) {
                     *tc = qc * kc * ec;
                 }
-                for (h, (lg, th)) in logit[i * hh..(i + 1) * hh]
-                    .iter_mut()
-                    .zip(t.chunks_exact(c))
-                    .enumerate()
-                {
-                    let mut sum = T::ZERO;
-                    for &x in th {
-                        sum += x;
-                    }
-                    let mut l = sum / scale;
+                for (h, lg) in logit[(i * n + j) * hh..][..hh].iter_mut().enumerate() {
+                    let mut l = sum_lanes(&t[h * c..(h + 1) * c]) / scale;
                     if let Some(keep) = logits_keep.as_mut() {
                         keep[((b * n + i) * n + j) * hh + h] = l;
                         if l > lim {
@@ -263,11 +256,13 @@ fn attention_forward_impl<T: Real>(
                     *lg = l;
                 }
             }
-            // softmax over the sources of each head
+        }
+        // softmax over the sources of each target and head
+        for j in 0..n {
             for h in 0..hh {
                 let mut m: Option<T> = None;
-                for i in (0..n).filter(|&i| edges_j(i)) {
-                    let l = logit[i * hh + h];
+                for i in (0..n).filter(|&i| is_edge(i, j)) {
+                    let l = logit[(i * n + j) * hh + h];
                     m = Some(match m {
                         Some(x) => x.max(l),
                         None => l,
@@ -275,57 +270,54 @@ fn attention_forward_impl<T: Real>(
                 }
                 let Some(m) = m else { continue };
                 let mut sum = T::ZERO;
-                for i in (0..n).filter(|&i| edges_j(i)) {
-                    let ex = (logit[i * hh + h] - m).exp();
+                for i in (0..n).filter(|&i| is_edge(i, j)) {
+                    let ex = (logit[(i * n + j) * hh + h] - m).exp();
                     alpha[((b * n + i) * n + j) * hh + h] = ex;
                     sum += ex;
                 }
                 let denom = sum + T::from_f64(1e-16);
-                for i in (0..n).filter(|&i| edges_j(i)) {
+                for i in (0..n).filter(|&i| is_edge(i, j)) {
                     let a = &mut alpha[((b * n + i) * n + j) * hh + h];
                     *a = *a / denom;
                 }
             }
-            // messages and their sum
-            let oj = &mut out[(b * n + j) * nf..(b * n + j + 1) * nf];
-            oj.iter_mut().for_each(|x| *x = T::ZERO);
-            for i in 0..n {
+        }
+        // messages v_i E1 α and their sums
+        let ob = &mut out[b * n * nf..(b + 1) * n * nf];
+        ob.fill(T::ZERO);
+        for i in 0..n {
+            let vi = &v[(b * n + i) * nf..][..nf];
+            for j in 0..n {
                 let p = ((b * n + i) * n + j) * nf;
-                if !edges_j(i) {
+                if !is_edge(i, j) {
                     if let Some(m) = msg.as_deref_mut() {
-                        m[p..p + nf].iter_mut().for_each(|x| *x = T::ZERO);
+                        m[p..p + nf].fill(T::ZERO);
                     }
                     continue;
                 }
-                let vi = &v[(b * n + i) * nf..(b * n + i + 1) * nf];
-                let e = &e[er(p / nf) + nf..er(p / nf) + 2 * nf];
-                let a = &alpha[((b * n + i) * n + j) * hh..((b * n + i) * n + j + 1) * hh];
+                let e1 = &e[er(p / nf) + nf..][..nf];
+                let a = &alpha[((b * n + i) * n + j) * hh..][..hh];
+                for (aw, &ah) in a_wide.chunks_exact_mut(c).zip(a) {
+                    aw.fill(ah);
+                }
+                let oj = &mut ob[j * nf..][..nf];
                 match msg.as_deref_mut() {
                     Some(m) => {
-                        for ((((mh, oh), vh), eh), &ah) in m[p..p + nf]
-                            .chunks_exact_mut(c)
-                            .zip(oj.chunks_exact_mut(c))
-                            .zip(vi.chunks_exact(c))
-                            .zip(e.chunks_exact(c))
-                            .zip(a)
+                        for ((((mc, oc), &vc), &ec), &ac) in m[p..p + nf]
+                            .iter_mut()
+                            .zip(oj.iter_mut())
+                            .zip(vi)
+                            .zip(e1)
+                            .zip(&a_wide)
                         {
-                            for (((mc, oc), &vc), &ec) in mh.iter_mut().zip(oh).zip(vh).zip(eh) {
-                                let x = vc * ec * ah;
-                                *mc = x;
-                                *oc += x;
-                            }
+                            let x = vc * ec * ac;
+                            *mc = x;
+                            *oc += x;
                         }
                     }
                     None => {
-                        for (((oh, vh), eh), &ah) in oj
-                            .chunks_exact_mut(c)
-                            .zip(vi.chunks_exact(c))
-                            .zip(e.chunks_exact(c))
-                            .zip(a)
-                        {
-                            for ((oc, &vc), &ec) in oh.iter_mut().zip(vh).zip(eh) {
-                                *oc += vc * ec * ah;
-                            }
+                        for (((oc, &vc), &ec), &ac) in oj.iter_mut().zip(vi).zip(e1).zip(&a_wide) {
+                            *oc += vc * ec * ac;
                         }
                     }
                 }
@@ -374,20 +366,26 @@ fn attention_backward_impl<T: Real>(
     dq.fill(T::ZERO);
     dk.fill(T::ZERO);
     dv.fill(T::ZERO);
-    let mut dalpha = vec![T::ZERO; n * hh];
+    // one graph's ∂α, then ∂logit, `[n(i), n(j), H]`
+    let mut dalpha = vec![T::ZERO; n * n * hh];
     let mut g = vec![T::ZERO; nf];
+    let mut prod = vec![T::ZERO; nf];
+    // a per-head factor broadcast over the head's channels
+    let mut wide = vec![T::ZERO; nf];
+    // As in the forward: the pair loops source-major, the softmax per target.
     for b in 0..d.b {
-        let edges_j = |i: usize, j: usize| edge[(b * n + i) * n + j];
-        for j in 0..n {
-            let go = &g_out[(b * n + j) * nf..(b * n + j + 1) * nf];
-            for i in (0..n).filter(|&i| !edges_j(i, j)) {
-                let p = ((b * n + i) * n + j) * 2 * nf;
-                de[p..p + 2 * nf].fill(T::ZERO);
-            }
-            // ∂α and the gradients of v and E1
-            for i in (0..n).filter(|&i| edges_j(i, j)) {
+        let is_edge = |i: usize, j: usize| edge[(b * n + i) * n + j];
+        // ∂α and the gradients of v and E1 (whole rows, then a sum per head)
+        for i in 0..n {
+            let vi = &v[(b * n + i) * nf..][..nf];
+            for j in 0..n {
                 let p = ((b * n + i) * n + j) * nf;
-                let pe = 2 * p + nf;
+                let pe = 2 * p;
+                if !is_edge(i, j) {
+                    de[pe..pe + 2 * nf].fill(T::ZERO);
+                    continue;
+                }
+                let go = &g_out[(b * n + j) * nf..][..nf];
                 match g_msg {
                     Some(gm) => {
                         for ((x, &a), &bb) in g.iter_mut().zip(go).zip(&gm[p..p + nf]) {
@@ -396,77 +394,80 @@ fn attention_backward_impl<T: Real>(
                     }
                     None => g.copy_from_slice(go),
                 }
-                let a = &saved.alpha[((b * n + i) * n + j) * hh..((b * n + i) * n + j + 1) * hh];
-                let vi = &v[(b * n + i) * nf..(b * n + i + 1) * nf];
-                let dvi = &mut dv[(b * n + i) * nf..(b * n + i + 1) * nf];
-                for (((((gh, vh), dvh), eh), deh), (&ah, da)) in g
-                    .chunks_exact(c)
-                    .zip(vi.chunks_exact(c))
-                    .zip(dvi.chunks_exact_mut(c))
-                    .zip(e[pe..pe + nf].chunks_exact(c))
-                    .zip(de[pe..pe + nf].chunks_exact_mut(c))
-                    .zip(a.iter().zip(&mut dalpha[i * hh..(i + 1) * hh]))
+                let a = &saved.alpha[((b * n + i) * n + j) * hh..][..hh];
+                for (w, &ah) in wide.chunks_exact_mut(c).zip(a) {
+                    w.fill(ah);
+                }
+                let dvi = &mut dv[(b * n + i) * nf..][..nf];
+                let e1 = &e[pe + nf..][..nf];
+                let de1 = &mut de[pe + nf..][..nf];
+                for ((((((&gc, &vc), dvc), &ec), dec), pc), &ac) in g
+                    .iter()
+                    .zip(vi)
+                    .zip(dvi.iter_mut())
+                    .zip(e1)
+                    .zip(de1.iter_mut())
+                    .zip(prod.iter_mut())
+                    .zip(&wide)
                 {
-                    let mut s = T::ZERO;
-                    for ((((&gc, &vc), dvc), &ec), dec) in gh
-                        .iter()
-                        .zip(vh)
-                        .zip(dvh.iter_mut())
-                        .zip(eh)
-                        .zip(deh.iter_mut())
-                    {
-                        let gv = gc * vc;
-                        s += gv * ec;
-                        *dvc += gc * ec * ah;
-                        *dec = gv * ah;
-                    }
-                    *da = s;
+                    let gv = gc * vc;
+                    *pc = gv * ec;
+                    *dvc += gc * ec * ac;
+                    *dec = gv * ac;
+                }
+                for (h, da) in dalpha[(i * n + j) * hh..][..hh].iter_mut().enumerate() {
+                    *da = sum_lanes(&prod[h * c..(h + 1) * c]);
                 }
             }
-            // softmax backward: ∂logit = α(∂α − Σ α ∂α), then the 1/√C of the logit
+        }
+        // softmax backward: ∂logit = α(∂α − Σ α ∂α), then the 1/√C of the logit
+        for j in 0..n {
             for h in 0..hh {
                 let mut s = T::ZERO;
-                for i in (0..n).filter(|&i| edges_j(i, j)) {
-                    s += saved.alpha[((b * n + i) * n + j) * hh + h] * dalpha[i * hh + h];
+                for i in (0..n).filter(|&i| is_edge(i, j)) {
+                    s += saved.alpha[((b * n + i) * n + j) * hh + h] * dalpha[(i * n + j) * hh + h];
                 }
-                for i in (0..n).filter(|&i| edges_j(i, j)) {
+                for i in (0..n).filter(|&i| is_edge(i, j)) {
                     let idx = ((b * n + i) * n + j) * hh + h;
-                    let mut dl = saved.alpha[idx] * (dalpha[i * hh + h] - s);
+                    let da = &mut dalpha[(i * n + j) * hh + h];
+                    let mut dl = saved.alpha[idx] * (*da - s);
                     if let Some(l) = &saved.logits {
                         if l[idx] > lim || l[idx] < -lim {
                             dl = T::ZERO;
                         }
                     }
-                    dalpha[i * hh + h] = dl / scale;
+                    *da = dl / scale;
                 }
             }
-            // gradients of q, k and E0
-            let qj = &q[(b * n + j) * nf..(b * n + j + 1) * nf];
-            let dqj = &mut dq[(b * n + j) * nf..(b * n + j + 1) * nf];
-            for i in (0..n).filter(|&i| edges_j(i, j)) {
+        }
+        // gradients of q, k and E0
+        for i in 0..n {
+            let ki = &k[(b * n + i) * nf..][..nf];
+            let dki = &mut dk[(b * n + i) * nf..][..nf];
+            for j in (0..n).filter(|&j| is_edge(i, j)) {
                 let pe = ((b * n + i) * n + j) * 2 * nf;
-                let ki = &k[(b * n + i) * nf..(b * n + i + 1) * nf];
-                let dki = &mut dk[(b * n + i) * nf..(b * n + i + 1) * nf];
-                for (((((qh, kh), eh), deh), (dqh, dkh)), &f) in qj
-                    .chunks_exact(c)
-                    .zip(ki.chunks_exact(c))
-                    .zip(e[pe..pe + nf].chunks_exact(c))
-                    .zip(de[pe..pe + nf].chunks_exact_mut(c))
-                    .zip(dqj.chunks_exact_mut(c).zip(dki.chunks_exact_mut(c)))
-                    .zip(&dalpha[i * hh..(i + 1) * hh])
+                for (w, &f) in wide
+                    .chunks_exact_mut(c)
+                    .zip(&dalpha[(i * n + j) * hh..][..hh])
                 {
-                    for (((((&qc, &kc), &ec), dec), dqc), dkc) in qh
-                        .iter()
-                        .zip(kh)
-                        .zip(eh)
-                        .zip(deh.iter_mut())
-                        .zip(dqh.iter_mut())
-                        .zip(dkh.iter_mut())
-                    {
-                        *dec = f * qc * kc;
-                        *dqc += f * kc * ec;
-                        *dkc += f * qc * ec;
-                    }
+                    w.fill(f);
+                }
+                let qj = &q[(b * n + j) * nf..][..nf];
+                let dqj = &mut dq[(b * n + j) * nf..][..nf];
+                let e0 = &e[pe..][..nf];
+                let de0 = &mut de[pe..][..nf];
+                for ((((((&qc, &kc), &ec), dec), dqc), dkc), &f) in qj
+                    .iter()
+                    .zip(ki.iter())
+                    .zip(e0)
+                    .zip(de0.iter_mut())
+                    .zip(dqj.iter_mut())
+                    .zip(dki.iter_mut())
+                    .zip(&wide)
+                {
+                    *dec = f * qc * kc;
+                    *dqc += f * kc * ec;
+                    *dkc += f * qc * ec;
                 }
             }
         }
@@ -551,6 +552,24 @@ fn positions_backward_impl<T: Real>(
             }
         }
     }
+}
+
+/// `Σ x` with eight partial sums (a sum in one accumulator does not vectorise: float
+/// addition is not reassociated).
+#[inline(always)]
+fn sum_lanes<T: Real>(x: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let mut chunks = x.chunks_exact(8);
+    for ch in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v;
+        }
+    }
+    let mut rest = T::ZERO;
+    for &v in chunks.remainder() {
+        rest += v;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + rest
 }
 
 /// `x·σ(x)`.
