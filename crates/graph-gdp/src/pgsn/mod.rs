@@ -359,7 +359,7 @@ impl Pgsn {
     }
 
     /// An evaluation without gradients or dropout: the pair work in fused loops on the CPU's
-    /// grouped layout ([`tape`]), the libtorch formulation otherwise.
+    /// grouped layout (the `tape` module), the libtorch formulation otherwise.
     fn eval_impl(&self, x: &Tensor, t: &Tensor, layout: &BatchLayout) -> Result<Tensor> {
         if layout.padded || self.device != Device::Cpu {
             self.forward_impl(x, t, layout, Dropout::Off, None)
@@ -370,7 +370,7 @@ impl Pgsn {
 
     /// The forward of a training step and what its gradient needs: on the CPU with the
     /// grouped layout the pair work runs in fused loops and [`TrainTape::backward`] computes
-    /// its gradient by hand (see [`tape`]); otherwise the tape is libtorch's autograd. Either
+    /// its gradient by hand (the `tape` module); otherwise the tape is libtorch's autograd. Either
     /// way `tape.backward(self, &loss)` puts into every parameter's `.grad` what
     /// `loss.backward()` through [`Pgsn::forward`] would.
     pub fn forward_train_tape(

@@ -12,6 +12,13 @@
 //! through the queries, keys and values. Parameter gradients reach `.grad` exactly as
 //! `loss.backward()` through [`super::Pgsn::forward`] would put them there (up to rounding;
 //! `tests/model.rs` and `tests/parity.rs` compare).
+//!
+//! The pair tensors stay libtorch tensors that the loops read and write in place
+//! (`graph_tensor::host`). The first layer is special: its input features and their
+//! products with `[W0; W1]` are affine rows of each pair's value and "SPD" class
+//! ([`super::fused`]'s `affine_rows`), so it needs no matrix product over the pairs, and
+//! the gradients of those features reach the input stage's parameters as sums over the
+//! pairs (`reduce_rows`) instead of through autograd.
 
 use graph_tensor::host::{host, host_mut};
 use tch::{Device, Kind, Tensor};
