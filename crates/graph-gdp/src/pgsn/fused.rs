@@ -39,6 +39,8 @@ pub(crate) trait Real:
     + std::ops::AddAssign
     + std::ops::Neg<Output = Self>
     + tch::kind::Element
+    + Send
+    + Sync
 {
     // `ZERO` comes from `tch::kind::Element`.
     const ONE: Self;

@@ -104,45 +104,51 @@ struct GroupMeta<T> {
 }
 
 impl<T: Real> GroupMeta<T> {
+    /// The group's data as plain slices, for the loops (and the jobs of several threads).
+    fn view(&self) -> View<'_, T> {
+        View {
+            b: self.b,
+            n: self.n,
+            row: self.row,
+            pair_row: self.pair_row,
+            per_graph: self.per_graph,
+            edge: &self.edge,
+            count: &self.count,
+            umap: self.packed.as_ref().map(|pk| pk.umap.as_slice()),
+            x: host::<T>(&self.x_rows),
+            s: host::<i64>(&self.s_rows),
+        }
+    }
+
     /// [`affine_rows`] over the group's pair rows.
     fn affine(&self, u: &Tensor, c: &Tensor, q: &Tensor) -> Tensor {
-        let d = u.numel() as i64;
-        let mut out = empty::<T>(&[self.x_rows.numel() as i64, d]);
-        affine_rows(
-            self.per_graph,
-            host::<T>(&self.x_rows),
-            host::<i64>(&self.s_rows),
-            host::<T>(u),
-            host::<T>(c),
-            host::<T>(q),
-            host_mut::<T>(&mut out),
-        );
-        out
+        self.view().affine(host::<T>(u), host::<T>(c), host::<T>(q))
     }
 
     /// [`reduce_rows`] of `g: [rows, d]`: the sums by value `[d]`, by graph `[B, d]` and by
     /// class `[K, d]`.
     fn reduce(&self, g: &Tensor, classes: i64) -> (Tensor, Tensor, Tensor) {
-        let d = g.size()[1];
-        let mut by_value = empty::<T>(&[d]);
-        let mut by_graph = empty::<T>(&[self.b as i64, d]);
-        let mut by_class = empty::<T>(&[classes, d]);
-        reduce_rows(
-            self.per_graph,
-            host::<T>(&self.x_rows),
-            host::<i64>(&self.s_rows),
-            host::<T>(g),
-            RowSums {
-                by_value: host_mut::<T>(&mut by_value),
-                by_graph: host_mut::<T>(&mut by_graph),
-                by_class: host_mut::<T>(&mut by_class),
-            },
-        );
-        (by_value, by_graph, by_class)
+        self.view().reduce(host::<T>(g), g.size()[1], classes)
     }
 }
 
-impl<T> GroupMeta<T> {
+/// A group's sizes and structure as plain slices: what the loops read, shareable by the jobs
+/// of several threads.
+#[derive(Clone, Copy)]
+struct View<'a, T> {
+    b: usize,
+    n: usize,
+    row: usize,
+    pair_row: usize,
+    per_graph: usize,
+    edge: &'a [bool],
+    count: &'a [T],
+    umap: Option<&'a [usize]>,
+    x: &'a [T],
+    s: &'a [i64],
+}
+
+impl<T: Real> View<'_, T> {
     fn nodes(&self) -> std::ops::Range<usize> {
         self.row..self.row + self.b * self.n
     }
@@ -156,6 +162,46 @@ impl<T> GroupMeta<T> {
             h: heads.0 as usize,
             c: heads.1 as usize,
         }
+    }
+
+    /// [`affine_rows`] over the group's pair rows (`u: [d]`, `c: [B, d]`, `q: [K, d]`).
+    fn affine(&self, u: &[T], c: &[T], q: &[T]) -> Tensor {
+        let mut out = empty::<T>(&[self.x.len() as i64, u.len() as i64]);
+        affine_rows(
+            self.per_graph,
+            self.x,
+            self.s,
+            u,
+            c,
+            q,
+            host_mut::<T>(&mut out),
+        );
+        out
+    }
+
+    /// [`reduce_rows`] of `g: [rows, d]`.
+    fn reduce(&self, g: &[T], d: i64, classes: i64) -> (Tensor, Tensor, Tensor) {
+        let mut by_value = empty::<T>(&[d]);
+        let mut by_graph = empty::<T>(&[self.b as i64, d]);
+        let mut by_class = empty::<T>(&[classes, d]);
+        reduce_rows(
+            self.per_graph,
+            self.x,
+            self.s,
+            g,
+            RowSums {
+                by_value: host_mut::<T>(&mut by_value),
+                by_graph: host_mut::<T>(&mut by_graph),
+                by_class: host_mut::<T>(&mut by_class),
+            },
+        );
+        (by_value, by_graph, by_class)
+    }
+}
+
+impl<T> GroupMeta<T> {
+    fn nodes(&self) -> std::ops::Range<usize> {
+        self.row..self.row + self.b * self.n
     }
 }
 
@@ -303,11 +349,7 @@ impl TrainTape {
 
 /// The edge update's scale for a group: the layer's dropout mask rows of the group times
 /// `1/√2`, or `1/√2` alone.
-fn edge_scale<'a, T: Real>(
-    mask: Option<&'a [T]>,
-    gm: &GroupMeta<T>,
-    nf: usize,
-) -> EdgeScale<'a, T> {
+fn edge_scale<'a, T: Real>(mask: Option<&'a [T]>, gm: &View<'_, T>, nf: usize) -> EdgeScale<'a, T> {
     let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
     match mask {
         Some(m) => EdgeScale::PerEntry(
@@ -316,6 +358,77 @@ fn edge_scale<'a, T: Real>(
         ),
         None => EdgeScale::Uniform(inv_sqrt2),
     }
+}
+
+/// `s` cut into consecutive pieces of the given lengths.
+fn split_rows<T>(mut s: &mut [T], sizes: impl IntoIterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut pieces = Vec::new();
+    for n in sizes {
+        let (piece, rest) = std::mem::take(&mut s).split_at_mut(n);
+        pieces.push(piece);
+        s = rest;
+    }
+    pieces
+}
+
+/// Runs `work` on every group's job, the jobs spread over libtorch's intra-op threads, the
+/// largest first. A job owns (shallow copies of) the tensors it uses and reads shared data
+/// as slices; inside a job libtorch runs single-threaded, and its numbers depend on its group
+/// alone: the same results on any thread count.
+fn run_groups<J: Send>(jobs: &mut [J], size: impl Fn(&J) -> usize, work: impl Fn(&mut J) + Sync) {
+    let mut order: Vec<&mut J> = jobs.iter_mut().collect();
+    order.sort_by_key(|j| std::cmp::Reverse(size(j)));
+    let threads = tch::get_num_threads().max(1) as usize;
+    graph_tensor::parallel::run_jobs(threads, &mut order, |j| work(j));
+}
+
+/// A group's attention forward.
+struct AttnJob<'a, T> {
+    g: View<'a, T>,
+    /// The first layer's `(u, c, q)` of [`FirstTerms`], or the dense features and
+    /// `[W0; W1]` of a later layer.
+    first: Option<(Tensor, Tensor, Tensor)>,
+    dense: Tensor,
+    w01: Tensor,
+    wp: Tensor,
+    out: &'a mut [T],
+    out_pos: &'a mut [T],
+    /// `E0 ‖ E1`, the saved attention, and the messages with their `lin_pos`.
+    #[allow(clippy::type_complexity)]
+    done: Option<(Tensor, AttnSaved<T>, Option<(Tensor, Tensor)>)>,
+}
+
+/// A group's edge update backward.
+struct EdgeBackJob<'a, T> {
+    g: View<'a, T>,
+    grad: Tensor,
+    dua: &'a mut [T],
+    dub: &'a mut [T],
+    dd: Option<Tensor>,
+}
+
+/// A group's attention backward, with its parts of the weight gradients.
+struct AttnBackJob<'a, T> {
+    gi: usize,
+    g: View<'a, T>,
+    /// The edge update's `∂dense`, to which the products' gradient is added.
+    dd: Tensor,
+    dq: &'a mut [T],
+    dk: &'a mut [T],
+    dv: &'a mut [T],
+    dpos: &'a mut [T],
+    /// The layer's `E0 ‖ E1`, input features, messages and `lin_pos` of the group.
+    e: Tensor,
+    dense_in: Tensor,
+    msg: Option<(Tensor, Tensor)>,
+    w01: Tensor,
+    wp: Tensor,
+    /// The first layer's `(wx, bx + te0, table, te1)`.
+    first: Option<(Tensor, Tensor, Tensor, Tensor)>,
+    classes: i64,
+    dw01: Option<Tensor>,
+    dwp: Option<Tensor>,
+    sums: Option<(Tensor, Tensor, Tensor)>,
 }
 
 /// `[W0; W1]` (`[2nf, nf]`): one product gives `E0 ‖ E1` per pair.
@@ -472,50 +585,91 @@ impl Pgsn {
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             tch::no_grad(|| {
                 let (qs, ks, vs) = (host::<T>(&q_d), host::<T>(&k_d), host::<T>(&v_d));
-                let out_s = host_mut::<T>(&mut out_all);
-                let out_pos_s = host_mut::<T>(&mut out_pos_all);
-                for (k, (gm, dg)) in groups.iter().zip(&dense).enumerate() {
-                    let p = gm.pairs() as i64;
-                    let e = if l == 0 {
-                        gm.affine(&first.u, &first.c[k], &first.q)
-                    } else {
-                        dg.linear::<&Tensor>(&w01, None)
-                    };
-                    let rows = gm.nodes();
-                    let nr = rows.start * nf..rows.end * nf;
-                    let mut msg = want_pos.then(|| empty::<T>(&[p, nf as i64]));
-                    let s = attention_forward(
-                        gm.dims(heads),
-                        &qs[nr.clone()],
-                        &ks[nr.clone()],
-                        &vs[nr.clone()],
-                        host::<T>(&e),
-                        gm.packed.as_ref().map(|pk| pk.umap.as_slice()),
-                        &gm.edge,
-                        layer.clamps(),
-                        &mut out_s[nr],
-                        msg.as_mut().map(host_mut::<T>),
-                    );
-                    if let Some(msg) = msg {
-                        let lp = msg.linear::<&Tensor>(&wp, None);
-                        positions_forward(
-                            gm.b,
-                            gm.n,
-                            pc,
-                            &host::<T>(&pos_d)[rows.start * pc..rows.end * pc],
-                            host::<T>(&lp),
-                            &gm.edge,
-                            &gm.count,
-                            &mut out_pos_s[rows.start * pc..rows.end * pc],
+                let pos_s = host::<T>(&pos_d);
+                let clamp = layer.clamps();
+                let outs = split_rows(
+                    host_mut::<T>(&mut out_all),
+                    groups.iter().map(|g| g.b * g.n * nf),
+                );
+                let out_pos = split_rows(
+                    host_mut::<T>(&mut out_pos_all),
+                    groups
+                        .iter()
+                        .map(|g| if want_pos { g.b * g.n * pc } else { 0 }),
+                );
+                let mut jobs: Vec<AttnJob<'_, T>> = groups
+                    .iter()
+                    .zip(&dense)
+                    .zip(outs.into_iter().zip(out_pos))
+                    .enumerate()
+                    .map(|(k, ((gm, dg), (out, out_pos)))| AttnJob {
+                        g: gm.view(),
+                        first: (l == 0).then(|| {
+                            (
+                                first.u.shallow_clone(),
+                                first.c[k].shallow_clone(),
+                                first.q.shallow_clone(),
+                            )
+                        }),
+                        dense: dg.shallow_clone(),
+                        w01: w01.shallow_clone(),
+                        wp: wp.shallow_clone(),
+                        out,
+                        out_pos,
+                        done: None,
+                    })
+                    .collect();
+                run_groups(
+                    &mut jobs,
+                    |j| j.g.pairs(),
+                    |j| {
+                        let g = j.g;
+                        let p = g.pairs() as i64;
+                        let e = match &j.first {
+                            Some((u, c, q)) => g.affine(host::<T>(u), host::<T>(c), host::<T>(q)),
+                            None => j.dense.linear::<&Tensor>(&j.w01, None),
+                        };
+                        let rows = g.nodes();
+                        let nr = rows.start * nf..rows.end * nf;
+                        let mut msg = want_pos.then(|| empty::<T>(&[p, nf as i64]));
+                        let s = attention_forward(
+                            g.dims(heads),
+                            &qs[nr.clone()],
+                            &ks[nr.clone()],
+                            &vs[nr],
+                            host::<T>(&e),
+                            g.umap,
+                            g.edge,
+                            clamp,
+                            &mut j.out[..],
+                            msg.as_mut().map(host_mut::<T>),
                         );
-                        if record {
-                            msgs.push(msg);
-                            lps.push(lp);
-                        }
-                    }
+                        let positions = msg.map(|msg| {
+                            let lp = msg.linear::<&Tensor>(&j.wp, None);
+                            positions_forward(
+                                g.b,
+                                g.n,
+                                pc,
+                                &pos_s[rows.start * pc..rows.end * pc],
+                                host::<T>(&lp),
+                                g.edge,
+                                g.count,
+                                &mut j.out_pos[..],
+                            );
+                            (msg, lp)
+                        });
+                        j.done = Some((e, s, positions));
+                    },
+                );
+                for j in jobs {
+                    let (e, s, positions) = j.done.expect("every job ran");
                     saved.push(s);
                     if record {
                         es.push(e);
+                        if let Some((msg, lp)) = positions {
+                            msgs.push(msg);
+                            lps.push(lp);
+                        }
                     }
                 }
             });
@@ -532,39 +686,50 @@ impl Pgsn {
             let ub = edge_conv.forward_no_bias(&h_new);
             let (ua_d, ub_d) = (plain(&ua), plain(&ub));
             let edge_mask = masks.as_ref().map(|ms| plain(&ms[l].edge));
-            let mut next = Vec::with_capacity(groups.len());
-            {
+            let next = {
                 let (uas, ubs) = (host::<T>(&ua_d), host::<T>(&ub_d));
                 let mask = edge_mask.as_ref().map(host::<T>);
-                for (gm, dg) in groups.iter().zip(&dense) {
-                    let nr = gm.nodes().start * nf..gm.nodes().end * nf;
-                    let mut out = empty::<T>(&dg.size());
-                    if gm.packed.is_some() {
-                        edge_update_packed(
-                            gm.b,
-                            gm.n,
-                            nf,
-                            host::<T>(dg),
-                            &uas[nr.clone()],
-                            &ubs[nr],
-                            inv_sqrt2,
-                            host_mut::<T>(&mut out),
-                        );
-                    } else {
-                        edge_update_forward(
-                            gm.b,
-                            gm.n,
-                            nf,
-                            host::<T>(dg),
-                            &uas[nr.clone()],
-                            &ubs[nr],
-                            &edge_scale(mask, gm, nf),
-                            host_mut::<T>(&mut out),
-                        );
-                    }
-                    next.push(out);
-                }
-            }
+                let mut jobs: Vec<(View<'_, T>, Tensor, Option<Tensor>)> = groups
+                    .iter()
+                    .zip(&dense)
+                    .map(|(gm, dg)| (gm.view(), dg.shallow_clone(), None))
+                    .collect();
+                run_groups(
+                    &mut jobs,
+                    |j| j.0.pairs(),
+                    |(g, dg, next)| {
+                        let nr = g.nodes().start * nf..g.nodes().end * nf;
+                        let mut out = empty::<T>(&dg.size());
+                        if g.umap.is_some() {
+                            edge_update_packed(
+                                g.b,
+                                g.n,
+                                nf,
+                                host::<T>(dg),
+                                &uas[nr.clone()],
+                                &ubs[nr],
+                                inv_sqrt2,
+                                host_mut::<T>(&mut out),
+                            );
+                        } else {
+                            edge_update_forward(
+                                g.b,
+                                g.n,
+                                nf,
+                                host::<T>(dg),
+                                &uas[nr.clone()],
+                                &ubs[nr],
+                                &edge_scale(mask, g, nf),
+                                host_mut::<T>(&mut out),
+                            );
+                        }
+                        *next = Some(out);
+                    },
+                );
+                jobs.into_iter()
+                    .map(|j| j.2.expect("every job ran"))
+                    .collect::<Vec<_>>()
+            };
             let dense_in = std::mem::replace(&mut dense, next);
             let h_next = leaf(&h_new);
             let pos_next = pos_new
@@ -678,29 +843,50 @@ impl Pgsn {
             // the edge update
             let mut d_ua = empty::<T>(&[mi, nfi]);
             let mut d_ub = empty::<T>(&[mi, nfi]);
-            let mut d_dense = Vec::with_capacity(groups.len());
-            {
+            let d_dense = {
                 let (uas, ubs) = (host::<T>(&lt.ua_d), host::<T>(&lt.ub_d));
-                let (dua, dub) = (host_mut::<T>(&mut d_ua), host_mut::<T>(&mut d_ub));
+                let rows = || groups.iter().map(|g| g.b * g.n * nf);
+                let duas = split_rows(host_mut::<T>(&mut d_ua), rows());
+                let dubs = split_rows(host_mut::<T>(&mut d_ub), rows());
                 let mask = lt.edge_mask.as_ref().map(host::<T>);
-                for (gm, gd) in groups.iter().zip(&g_dense) {
-                    let nr = gm.nodes().start * nf..gm.nodes().end * nf;
-                    let mut dd = empty::<T>(&gd.size());
-                    edge_update_backward(
-                        gm.b,
-                        gm.n,
-                        nf,
-                        &uas[nr.clone()],
-                        &ubs[nr.clone()],
-                        &edge_scale(mask, gm, nf),
-                        host::<T>(gd),
-                        host_mut::<T>(&mut dd),
-                        &mut dua[nr.clone()],
-                        &mut dub[nr],
-                    );
-                    d_dense.push(dd);
-                }
-            }
+                let mut jobs: Vec<EdgeBackJob<'_, T>> = groups
+                    .iter()
+                    .zip(&g_dense)
+                    .zip(duas.into_iter().zip(dubs))
+                    .map(|((gm, gd), (dua, dub))| EdgeBackJob {
+                        g: gm.view(),
+                        grad: gd.shallow_clone(),
+                        dua,
+                        dub,
+                        dd: None,
+                    })
+                    .collect();
+                run_groups(
+                    &mut jobs,
+                    |j| j.g.pairs(),
+                    |j| {
+                        let g = j.g;
+                        let nr = g.nodes().start * nf..g.nodes().end * nf;
+                        let mut dd = empty::<T>(&j.grad.size());
+                        edge_update_backward(
+                            g.b,
+                            g.n,
+                            nf,
+                            &uas[nr.clone()],
+                            &ubs[nr],
+                            &edge_scale(mask, &g, nf),
+                            host::<T>(&j.grad),
+                            host_mut::<T>(&mut dd),
+                            &mut j.dua[..],
+                            &mut j.dub[..],
+                        );
+                        j.dd = Some(dd);
+                    },
+                );
+                jobs.into_iter()
+                    .map(|j| j.dd.expect("every job ran"))
+                    .collect::<Vec<_>>()
+            };
             // autograd through the node update (and the dropout of its outputs)
             let kind = lt.ua.kind();
             let mut s = (&lt.ua * &d_ua).sum(kind) + (&lt.ub * &d_ub).sum(kind);
@@ -726,67 +912,129 @@ impl Pgsn {
             tch::no_grad(|| {
                 let (qs, ks, vs) = (host::<T>(&lt.q_d), host::<T>(&lt.k_d), host::<T>(&lt.v_d));
                 let g_out_s = host::<T>(&g_out);
-                let (dqs, dks, dvs) = (
-                    host_mut::<T>(&mut dq),
-                    host_mut::<T>(&mut dk),
-                    host_mut::<T>(&mut dv),
+                let gp_s = g_out_pos.as_ref().map(host::<T>);
+                let pos_s = host::<T>(&lt.pos_d);
+                let saved = lt.saved.as_slice();
+                let rows = || groups.iter().map(|g| g.b * g.n * nf);
+                let dqs = split_rows(host_mut::<T>(&mut dq), rows());
+                let dks = split_rows(host_mut::<T>(&mut dk), rows());
+                let dvs = split_rows(host_mut::<T>(&mut dv), rows());
+                let dposs = split_rows(
+                    host_mut::<T>(&mut d_pos_extra),
+                    groups
+                        .iter()
+                        .map(|g| if gp_s.is_some() { g.b * g.n * pc } else { 0 }),
                 );
-                let dpos_s = host_mut::<T>(&mut d_pos_extra);
-                for ((gi, gm), mut dd) in groups.iter().enumerate().zip(d_dense) {
-                    let r = gm.nodes();
-                    let (nr, pr) = (r.start * nf..r.end * nf, r.start * pc..r.end * pc);
-                    let p = gm.pairs() as i64;
-                    let d_msg = g_out_pos.as_ref().map(|gp| {
-                        let mut dlp = empty::<T>(&[p, pci]);
-                        positions_backward(
-                            gm.b,
-                            gm.n,
-                            pc,
-                            &host::<T>(&lt.pos_d)[pr.clone()],
-                            host::<T>(&lt.lp[gi]),
-                            &gm.edge,
-                            &gm.count,
-                            &host::<T>(gp)[pr.clone()],
-                            &mut dpos_s[pr.clone()],
-                            host_mut::<T>(&mut dlp),
+                let mut jobs: Vec<AttnBackJob<'_, T>> = groups
+                    .iter()
+                    .zip(d_dense)
+                    .zip(dqs.into_iter().zip(dks))
+                    .zip(dvs.into_iter().zip(dposs))
+                    .enumerate()
+                    .map(|(gi, (((gm, dd), (dq, dk)), (dv, dpos)))| AttnBackJob {
+                        gi,
+                        g: gm.view(),
+                        dd,
+                        dq,
+                        dk,
+                        dv,
+                        dpos,
+                        e: lt.e[gi].shallow_clone(),
+                        dense_in: lt.dense_in[gi].shallow_clone(),
+                        msg: gp_s.map(|_| (lt.msg[gi].shallow_clone(), lt.lp[gi].shallow_clone())),
+                        w01: w01.shallow_clone(),
+                        wp: wpd.shallow_clone(),
+                        first: (l == 0).then(|| {
+                            (
+                                first.wx.shallow_clone(),
+                                &first.bx + &first.te0[gi],
+                                first.table.shallow_clone(),
+                                first.te1[gi].shallow_clone(),
+                            )
+                        }),
+                        classes: first.classes(),
+                        dw01: None,
+                        dwp: None,
+                        sums: None,
+                    })
+                    .collect();
+                run_groups(
+                    &mut jobs,
+                    |j| j.g.pairs(),
+                    |j| {
+                        let g = j.g;
+                        let r = g.nodes();
+                        let (nr, pr) = (r.start * nf..r.end * nf, r.start * pc..r.end * pc);
+                        let p = g.pairs() as i64;
+                        let d_msg = match (gp_s, &j.msg) {
+                            (Some(gp), Some((msg, lp))) => {
+                                let mut dlp = empty::<T>(&[p, pci]);
+                                positions_backward(
+                                    g.b,
+                                    g.n,
+                                    pc,
+                                    &pos_s[pr.clone()],
+                                    host::<T>(lp),
+                                    g.edge,
+                                    g.count,
+                                    &gp[pr],
+                                    &mut j.dpos[..],
+                                    host_mut::<T>(&mut dlp),
+                                );
+                                j.dwp = Some(dlp.tr().mm(msg));
+                                Some(dlp.mm(&j.wp))
+                            }
+                            _ => None,
+                        };
+                        let mut de = empty::<T>(&[p, 2 * nfi]);
+                        attention_backward(
+                            g.dims(heads),
+                            &qs[nr.clone()],
+                            &ks[nr.clone()],
+                            &vs[nr.clone()],
+                            host::<T>(&j.e),
+                            g.edge,
+                            &saved[j.gi],
+                            &g_out_s[nr],
+                            d_msg.as_ref().map(host::<T>),
+                            AttnGrads {
+                                dq: &mut j.dq[..],
+                                dk: &mut j.dk[..],
+                                dv: &mut j.dv[..],
+                                de: host_mut::<T>(&mut de),
+                            },
                         );
-                        let _ = dwp.addmm_(&dlp.tr(), &lt.msg[gi]);
-                        dlp.mm(&wpd)
-                    });
-                    let mut de = empty::<T>(&[p, 2 * nfi]);
-                    attention_backward(
-                        gm.dims(heads),
-                        &qs[nr.clone()],
-                        &ks[nr.clone()],
-                        &vs[nr.clone()],
-                        host::<T>(&lt.e[gi]),
-                        &gm.edge,
-                        &lt.saved[gi],
-                        &g_out_s[nr.clone()],
-                        d_msg.as_ref().map(host::<T>),
-                        AttnGrads {
-                            dq: &mut dqs[nr.clone()],
-                            dk: &mut dks[nr.clone()],
-                            dv: &mut dvs[nr],
-                            de: host_mut::<T>(&mut de),
-                        },
-                    );
-                    if l == 0 {
-                        // the features are `affine_rows` of their terms: the weight gradient
-                        // from sums over the pairs, `[X ⊗ wx + Dᵀ(bx + te0) ‖ Sᵀ table +
-                        // Dᵀ te1]`; the features' own gradient `∂E·[W0; W1]` is kept as its
-                        // sums for the input stage
-                        let (x_sum, g_sum, c_sum) = gm.reduce(&de, first.classes());
-                        let left = x_sum.unsqueeze(1).mm(&first.wx.unsqueeze(0))
-                            + g_sum.tr().mm(&(&first.bx + &first.te0[gi]));
-                        let right = c_sum.tr().mm(&first.table) + g_sum.tr().mm(&first.te1[gi]);
-                        dw01 += Tensor::cat(&[left, right], 1);
-                        first_sums.push((x_sum, g_sum, c_sum));
-                    } else {
-                        let _ = dw01.addmm_(&de.tr(), &lt.dense_in[gi]);
-                        let _ = dd.addmm_(&de, &w01);
+                        match &j.first {
+                            Some((wx, bx_te0, table, te1)) => {
+                                // the features are `affine_rows` of their terms: the weight
+                                // gradient from sums over the pairs, `[X ⊗ wx + Dᵀ(bx + te0) ‖
+                                // Sᵀ table + Dᵀ te1]`; the features' own gradient `∂E·[W0; W1]`
+                                // is kept as its sums for the input stage
+                                let (x_sum, g_sum, c_sum) =
+                                    g.reduce(host::<T>(&de), 2 * nfi, j.classes);
+                                let left =
+                                    x_sum.unsqueeze(1).mm(&wx.unsqueeze(0)) + g_sum.tr().mm(bx_te0);
+                                let right = c_sum.tr().mm(table) + g_sum.tr().mm(te1);
+                                j.dw01 = Some(Tensor::cat(&[left, right], 1));
+                                j.sums = Some((x_sum, g_sum, c_sum));
+                            }
+                            None => {
+                                j.dw01 = Some(de.tr().mm(&j.dense_in));
+                                let _ = j.dd.addmm_(&de, &j.w01);
+                            }
+                        }
+                    },
+                );
+                // the weight gradients summed in group order (the same on any thread count)
+                for j in jobs {
+                    dw01 += j.dw01.expect("every job ran");
+                    if let Some(g) = j.dwp {
+                        dwp += g;
                     }
-                    next_dense.push(dd);
+                    if let Some(sums) = j.sums {
+                        first_sums.push(sums);
+                    }
+                    next_dense.push(j.dd);
                 }
             });
             // autograd through the queries, keys and values; the pair weights' gradients
