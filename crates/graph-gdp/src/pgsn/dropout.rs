@@ -5,10 +5,9 @@
 //! fixed order per layer, so they do not depend on the layout or on the other graphs), or are
 //! given in the official padded layout (the parity fixture's stored masks).
 
-use graph_tensor::host::host_mut;
+use graph_tensor::host::{host_mut, HostFloat};
 use graph_tensor::noise::NoiseSource;
 use rand::Rng;
-use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
 use super::layout::BatchLayout;
@@ -111,7 +110,7 @@ fn draw(
 }
 
 /// [`draw`] in `T` (float32 or float64): the kept entries hold `1/(1 − p)` in `T`.
-fn draw_as<T: Element + FromF64>(
+fn draw_as<T: HostFloat>(
     noise: &mut NoiseSource,
     p: f64,
     layers: usize,
@@ -188,24 +187,6 @@ fn draw_as<T: Element + FromF64>(
             edge: e.to_device(layout.device),
         })
         .collect()
-}
-
-/// `f64 → T` as libtorch multiplies a `T` tensor by a double scalar (the mask values are
-/// `1 · scale`).
-trait FromF64: Copy {
-    fn from_f64(v: f64) -> Self;
-}
-
-impl FromF64 for f32 {
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-}
-
-impl FromF64 for f64 {
-    fn from_f64(v: f64) -> Self {
-        v
-    }
 }
 
 #[cfg(test)]

@@ -27,34 +27,21 @@
 //! branch-free polynomial ([`exp_f32`], Cephes `expf`: relative error below 2e-7, which
 //! vectorises where the C library's `expf` does not); float64 uses the standard one.
 
-/// The float types the kernels run on (the network's float32, and float64 for tests).
+use graph_tensor::host::HostFloat;
+
+/// The float types the kernels run on (the network's float32, and float64 for tests):
+/// graph-tensor's [`HostFloat`] (arithmetic, `from_f64`) and what the kernels add to it.
 pub(crate) trait Real:
-    Copy
-    + PartialOrd
-    + Default
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::Div<Output = Self>
-    + std::ops::AddAssign
-    + std::ops::Neg<Output = Self>
-    + tch::kind::Element
-    + Send
-    + Sync
+    HostFloat + Default + std::ops::AddAssign + std::ops::Neg<Output = Self> + Send + Sync
 {
     // `ZERO` comes from `tch::kind::Element`.
     const ONE: Self;
-    fn from_f64(v: f64) -> Self;
     fn exp(self) -> Self;
     fn max(self, other: Self) -> Self;
 }
 
 impl Real for f32 {
     const ONE: Self = 1.0;
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
     #[inline(always)]
     fn exp(self) -> Self {
         exp_f32(self)
@@ -67,10 +54,6 @@ impl Real for f32 {
 
 impl Real for f64 {
     const ONE: Self = 1.0;
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v
-    }
     #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
