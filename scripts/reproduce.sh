@@ -121,9 +121,10 @@ spec() {
             [ "$ds" = ego-small ] && preset=configs/graph-gdp/ego-small.json
             [ "$ds" = enzymes ] && preset=configs/graph-gdp/enzymes.json
             train_args=(--config "$preset" --set "max_nodes=$max_nodes")
-            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (DPM-Solver++ 2M, 20 steps)")
+            # the official sampler, and the preset's few-step one (`samplers.few_step`)
+            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (DPM-Solver++ 3M, 20 steps)")
             sampler_sets_0=(--set 'sampler={"kind":"pc","steps":1000,"predictor":"euler_maruyama","corrector":"none","noise_removal":true}')
-            sampler_sets_1=(--set 'sampler={"kind":"dpm_solver","order":2,"steps":20,"spacing":"log_snr","denoise":false}')
+            sampler_sets_1=(--sampler few_step)
             case "$ds" in
                 community-small) official=1500001; cpu=10000 ;;
                 ego-small) official=200001; cpu=20000 ;;

@@ -11,7 +11,8 @@
 # Knobs: DEVICE (cpu|cuda, default cpu), THREADS (torch threads), SAMPLES (1024),
 #        SEEDS ("0 1 2": sampling seeds; "" trains only),
 #        SAMPLERS ("em few": which samplers to run),
-#        FEW (the few-evaluation sampler as JSON; default: the one this script documents),
+#        FEW (the few-evaluation sampler as JSON; default: the preset's `few_step`,
+#             DPM-Solver++ 3M with 20 steps: `graphdiff sample --sampler few_step`),
 #        EM_STEPS (Euler–Maruyama steps, default the official 1000),
 #        BUDGET (cpu: the CPU budget below, default; official: the presets' own 1.5 M /
 #                200 k steps at lr 2e-5 with EMA 0.9999, for a GPU),
@@ -36,8 +37,7 @@ device="${DEVICE:-cpu}"
 samples="${SAMPLES:-1024}"
 seeds="${SEEDS-0 1 2}"
 samplers="${SAMPLERS:-em few}"
-default_few='{"kind":"dpm_solver","order":2,"steps":20,"spacing":"log_snr","denoise":false}'
-few="${FEW:-$default_few}"
+few="${FEW:-}"
 em='{"kind":"pc","steps":'"${EM_STEPS:-1000}"',"predictor":"euler_maruyama","corrector":"none","noise_removal":true}'
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
@@ -77,8 +77,8 @@ fi
 # change the graphs).
 for which in $samplers; do
     case "$which" in
-        em) sampler="$em" ;;
-        few) sampler="$few" ;;
+        em) choice=(--set "sampler=$em") ;;
+        few) if [ -n "$few" ]; then choice=(--set "sampler=$few"); else choice=(--sampler few_step); fi ;;
         *) echo "SAMPLERS: em or few, not $which" >&2; exit 2 ;;
     esac
     for s in $seeds; do
@@ -86,7 +86,7 @@ for which in $samplers; do
         [ -f "$out/eval-$tag-ggm.json" ] && continue
         start=$(date +%s.%N)
         "$gd" sample --run "$out/run" -n "$samples" --seed "$s" --device "$device" \
-            --batch-size "$samples" "${threads[@]}" --set "sampler=$sampler" \
+            --batch-size "$samples" "${threads[@]}" "${choice[@]}" \
             --out "$out/samples-$tag.g6" | tee "$out/sample-$tag.log"
         echo "$(date +%s.%N) $start" | awk '{printf "%.1f\n", $1 - $2}' >"$out/sample-seconds-$tag.txt"
         for protocol in graphrnn ggm; do

@@ -6,10 +6,13 @@
 //! [`GraphGdpConfig::enzymes`] are the official configs `configs/vp_com_small_pgsn.py`,
 //! `configs/vp_ego_small_pgsn.py` and `configs/vp_enzyme_pgsn.py` of GRAPH-0/GraphGDP;
 //! `configs/graph-gdp/*.json` are these with their training settings, as run configs for
-//! `graphdiff train --config`. Options the official configs never change are fixed:
+//! `graphdiff train --config`. Besides the official `sampler`, each preset names the
+//! few-evaluation sampler of this project in `samplers` ([`FEW_STEP`]; `graphdiff sample
+//! --sampler few_step`). Options the official configs never change are fixed:
 //! `centered` data (x = 2A − 1), one edge channel, `size_cond` off, GroupNorm, SiLU
 //! ("swish"), the sinusoidal ("positional") time embedding, `PosTransLayer`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::Error as _;
@@ -518,6 +521,33 @@ pub struct GraphGdpConfig {
     pub layout: Layout,
     /// The sampler.
     pub sampler: SamplerConfig,
+    /// Named alternatives to `sampler`, e.g. the presets' [`FEW_STEP`]: `graphdiff sample
+    /// --sampler NAME` samples with one of them instead. Empty when the JSON leaves it out
+    /// (not the presets' entries), and left out of the JSON when empty: a run config written
+    /// before this field existed reads back to the same JSON, so its config hash, and its
+    /// resume, are unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub samplers: BTreeMap<String, SamplerConfig>,
+}
+
+/// The name under which the presets keep their few-evaluation sampler in
+/// [`GraphGdpConfig::samplers`].
+pub const FEW_STEP: &str = "few_step";
+
+/// The presets' few-evaluation sampler: multistep DPM-Solver++ of order 3 on the
+/// probability-flow ODE, 20 steps on a grid uniform in log-SNR, no final denoising step
+/// (20 network evaluations per graph). BENCHMARKS.md, "GraphGDP quality", compares it with
+/// the official 1000-step Euler–Maruyama sampler and with the other few-step settings it was
+/// chosen from.
+pub fn few_step_sampler() -> SamplerConfig {
+    SamplerConfig::DpmSolver(DpmSolverConfig {
+        order: 3,
+        stochastic: false,
+        steps: 20,
+        spacing: Spacing::LogSnr,
+        denoise: false,
+        eps: 1e-3,
+    })
 }
 
 impl Default for GraphGdpConfig {
@@ -544,6 +574,7 @@ impl GraphGdpConfig {
             train_eps: 1e-5,
             layout: Layout::Auto,
             sampler: SamplerConfig::default(),
+            samplers: BTreeMap::from([(FEW_STEP.to_owned(), few_step_sampler())]),
         }
     }
 
@@ -685,7 +716,30 @@ impl GraphGdpConfig {
                 format!("must be in (0, 1), got {}", self.train_eps),
             ));
         }
-        self.sampler.validate()
+        self.sampler.validate()?;
+        for (name, sampler) in &self.samplers {
+            let valid_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
+                return Err(config_err(
+                    "samplers",
+                    format!("sampler name {name:?}: use letters, digits, `_` and `-`"),
+                ));
+            }
+            sampler.validate().map_err(|e| match e {
+                GdpError::Config { field, reason } => config_err(
+                    format!(
+                        "samplers.{name}{}",
+                        field.strip_prefix("sampler").unwrap_or(&field)
+                    ),
+                    reason,
+                ),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -736,6 +790,43 @@ mod tests {
             let text = serde_json::to_string_pretty(&c).unwrap();
             assert_eq!(GraphGdpConfig::from_json(&text).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn named_samplers_are_read_and_checked_by_name() {
+        let c = GraphGdpConfig::from_json(
+            r#"{"samplers": {"rk4": {"kind": "ode_fixed", "steps": 6}, "em": {"kind": "pc"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.samplers.len(), 2);
+        assert_eq!(c.samplers["em"], SamplerConfig::Pc(PcConfig::default()));
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(GraphGdpConfig::from_json(&text).unwrap(), c);
+        // The presets keep the few-step sampler; an empty map is left out of the JSON.
+        assert_eq!(
+            GraphGdpConfig::ego_small().samplers[FEW_STEP],
+            few_step_sampler()
+        );
+        let empty = GraphGdpConfig {
+            samplers: BTreeMap::new(),
+            ..GraphGdpConfig::ego_small()
+        };
+        assert!(!serde_json::to_string(&empty).unwrap().contains("samplers"));
+        // A config without the field has none (so it serialises as it was read).
+        let plain = GraphGdpConfig::from_json(r#"{"max_nodes": 12}"#).unwrap();
+        assert!(plain.samplers.is_empty());
+        assert_eq!(
+            field_of(r#"{"samplers": {"fast": {"kind": "dpm_solver", "order": 5}}}"#),
+            "samplers.fast.order"
+        );
+        assert_eq!(
+            field_of(r#"{"samplers": {"a b": {"kind": "pc"}}}"#),
+            "samplers"
+        );
+        let err = GraphGdpConfig::from_json(r#"{"samplers": {"x": {"kind": "ddim"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dpm_solver"), "{err}");
     }
 
     #[test]

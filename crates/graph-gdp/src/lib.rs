@@ -29,8 +29,8 @@ pub mod sampler;
 pub mod sde;
 
 pub use config::{
-    Corrector, Dopri5Config, DpmSolverConfig, FixedMethod, FixedStepConfig, GraphGdpConfig, Layout,
-    PcConfig, Predictor, SamplerConfig, SdeConfig, Spacing,
+    few_step_sampler, Corrector, Dopri5Config, DpmSolverConfig, FixedMethod, FixedStepConfig,
+    GraphGdpConfig, Layout, PcConfig, Predictor, SamplerConfig, SdeConfig, Spacing, FEW_STEP,
 };
 pub use error::{GdpError, Result};
 pub use model::GraphGdpModel;

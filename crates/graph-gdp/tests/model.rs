@@ -494,3 +494,54 @@ fn fused_forward_and_training_tape_match_autograd() {
         }
     }
 }
+
+/// The presets in `configs/graph-gdp/` are the official configurations (each naming the
+/// official config file it comes from) with the official training setup and this project's
+/// few-evaluation sampler under `samplers.few_step`.
+#[test]
+fn presets_are_the_official_run_configs() {
+    use graph_tensor::run::RunConfig;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/graph-gdp");
+    for (file, want, py, steps) in [
+        (
+            "community-small.json",
+            GraphGdpConfig::community_small(),
+            "vp_com_small_pgsn.py",
+            1_500_001,
+        ),
+        (
+            "ego-small.json",
+            GraphGdpConfig::ego_small(),
+            "vp_ego_small_pgsn.py",
+            200_001,
+        ),
+        (
+            "enzymes.json",
+            GraphGdpConfig::enzymes(),
+            "vp_enzyme_pgsn.py",
+            2_000_001,
+        ),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let rc = RunConfig::<GraphGdpConfig>::from_json(&v, "graph-gdp").unwrap();
+        assert_eq!(rc.model, want, "{file}");
+        assert!(want.source.as_deref().unwrap().ends_with(py), "{file}");
+        assert_eq!(
+            rc.model.samplers[graph_gdp::FEW_STEP],
+            graph_gdp::few_step_sampler()
+        );
+        // The JSON spells the few-step sampler out in full, not through defaults.
+        assert_eq!(
+            v["samplers"][graph_gdp::FEW_STEP],
+            serde_json::to_value(graph_gdp::few_step_sampler()).unwrap(),
+            "{file}"
+        );
+        // The presets' own length and bookkeeping (neither changes what a step computes).
+        let mut train = GraphGdpModel::default_train_config();
+        train.steps = Some(steps);
+        train.log_every = 200;
+        train.checkpoint_every = 5000;
+        assert_eq!(rc.train, train, "{file}");
+    }
+}

@@ -116,6 +116,42 @@ fn graph_gdp_trains_resumes_exactly_samples_and_evaluates() {
         .assert()
         .success()
         .stdout(predicate::str::contains("4 network evaluations per graph"));
+    // the preset's named few-step sampler, and one of its fields edited after it
+    bin()
+        .args(["sample", "--run"])
+        .arg(&full)
+        .args(["-n", "2", "--sampler", "few_step", "--out"])
+        .arg(tmp.path().join("few.g6"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("20 network evaluations per graph"));
+    bin()
+        .args(["sample", "--run"])
+        .arg(&full)
+        .args([
+            "-n",
+            "2",
+            "--sampler",
+            "few_step",
+            "--set",
+            "sampler.steps=6",
+        ])
+        .arg("--out")
+        .arg(tmp.path().join("six.g6"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("6 network evaluations per graph"));
+    bin()
+        .args(["sample", "--run"])
+        .arg(&full)
+        .args(["-n", "2", "--sampler", "fastest", "--out"])
+        .arg(tmp.path().join("none.g6"))
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("--sampler fastest")
+                .and(predicate::str::contains("`few_step`")),
+        );
     // the adaptive solver reports its (mean) count
     bin()
         .args(["sample", "--run"])

@@ -199,12 +199,6 @@ impl<T: Real> View<'_, T> {
     }
 }
 
-impl<T> GroupMeta<T> {
-    fn nodes(&self) -> std::ops::Range<usize> {
-        self.row..self.row + self.b * self.n
-    }
-}
-
 /// One layer's record for the backward. Pair tensors are per group, `[pairs, ·]`; `*_d` are
 /// the values (no autograd history) of node tensors the loops read.
 struct LayerTape<T> {
@@ -824,7 +818,7 @@ impl Pgsn {
             pc,
         } = tape;
         loss.backward();
-        let m = groups.last().map_or(0, |g| g.nodes().end);
+        let m = groups.last().map_or(0, |g| g.view().nodes().end);
         let grad_or_zeros = |t: &Tensor| {
             let g = t.grad();
             if g.defined() {
