@@ -122,7 +122,7 @@ spec() {
             [ "$ds" = enzymes ] && preset=configs/graph-gdp/enzymes.json
             train_args=(--config "$preset" --set "max_nodes=$max_nodes")
             # the official sampler, and the preset's few-step one (`samplers.few_step`)
-            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (DPM-Solver++ 3M, 20 steps)")
+            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (SDE-DPM-Solver++ 2M, 20 steps)")
             sampler_sets_0=(--set 'sampler={"kind":"pc","steps":1000,"predictor":"euler_maruyama","corrector":"none","noise_removal":true}')
             sampler_sets_1=(--sampler few_step)
             case "$ds" in

@@ -12,7 +12,7 @@
 #        SEEDS ("0 1 2": sampling seeds; "" trains only),
 #        SAMPLERS ("em few": which samplers to run),
 #        FEW (the few-evaluation sampler as JSON; default: the preset's `few_step`,
-#             DPM-Solver++ 3M with 20 steps: `graphdiff sample --sampler few_step`),
+#             SDE-DPM-Solver++ 2M with 20 steps: `graphdiff sample --sampler few_step`),
 #        EM_STEPS (Euler–Maruyama steps, default the official 1000),
 #        BUDGET (cpu: the CPU budget below, default; official: the presets' own 1.5 M /
 #                200 k steps at lr 2e-5 with EMA 0.9999, for a GPU),

@@ -7,8 +7,8 @@
 //! `configs/vp_ego_small_pgsn.py` and `configs/vp_enzyme_pgsn.py` of GRAPH-0/GraphGDP;
 //! `configs/graph-gdp/*.json` are these with their training settings, as run configs for
 //! `graphdiff train --config`. Besides the official `sampler`, each preset names the
-//! few-evaluation sampler of this project in `samplers` ([`FEW_STEP`]; `graphdiff sample
-//! --sampler few_step`). Options the official configs never change are fixed:
+//! few-evaluation sampler of this project in `samplers` ([`FEW_STEP`], [`few_step_sampler`];
+//! `graphdiff sample --sampler few_step`). Options the official configs never change are fixed:
 //! `centered` data (x = 2A − 1), one edge channel, `size_cond` off, GroupNorm, SiLU
 //! ("swish"), the sinusoidal ("positional") time embedding, `PosTransLayer`.
 
@@ -534,15 +534,15 @@ pub struct GraphGdpConfig {
 /// [`GraphGdpConfig::samplers`].
 pub const FEW_STEP: &str = "few_step";
 
-/// The presets' few-evaluation sampler: multistep DPM-Solver++ of order 3 on the
-/// probability-flow ODE, 20 steps on a grid uniform in log-SNR, no final denoising step
-/// (20 network evaluations per graph). BENCHMARKS.md, "GraphGDP quality", compares it with
-/// the official 1000-step Euler–Maruyama sampler and with the other few-step settings it was
-/// chosen from.
+/// The presets' few-evaluation sampler: SDE-DPM-Solver++ 2M (multistep, order 2, on the
+/// reverse SDE), 20 steps on a grid uniform in log-SNR, no final denoising step (20 network
+/// evaluations per graph). BENCHMARKS.md, "GraphGDP quality", compares it with the official
+/// 1000-step Euler–Maruyama sampler and with the other few-step settings it was chosen from
+/// (`scripts/grid_graph_gdp_sampler.sh`).
 pub fn few_step_sampler() -> SamplerConfig {
     SamplerConfig::DpmSolver(DpmSolverConfig {
-        order: 3,
-        stochastic: false,
+        order: 2,
+        stochastic: true,
         steps: 20,
         spacing: Spacing::LogSnr,
         denoise: false,
