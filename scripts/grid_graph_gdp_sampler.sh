@@ -45,6 +45,7 @@ dpm2-20 {"kind":"dpm_solver","order":2,"steps":20,"spacing":"log_snr","denoise":
 dpm3-10 {"kind":"dpm_solver","order":3,"steps":10,"spacing":"log_snr","denoise":false}
 dpm3-20 {"kind":"dpm_solver","order":3,"steps":20,"spacing":"log_snr","denoise":false}
 dpm3-32 {"kind":"dpm_solver","order":3,"steps":32,"spacing":"log_snr","denoise":false}
+sde-dpm2-10 {"kind":"dpm_solver","order":2,"stochastic":true,"steps":10,"spacing":"log_snr","denoise":false}
 sde-dpm2-20 {"kind":"dpm_solver","order":2,"stochastic":true,"steps":20,"spacing":"log_snr","denoise":false}
 rk4-5 {"kind":"ode_fixed","method":"rk4","steps":5}
 rk4-6 {"kind":"ode_fixed","method":"rk4","steps":6}
