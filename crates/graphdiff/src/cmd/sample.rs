@@ -96,7 +96,7 @@ pub struct Args {
 
     /// Sample with the sampler the run's config keeps under this name in `samplers` instead
     /// of its `sampler`, e.g. `--sampler few_step` (the GraphGDP presets' 20-evaluation
-    /// DPM-Solver++). Applied before --set, so `--set sampler.steps=…` edits it.
+    /// SDE-DPM-Solver++). Applied before --set, so `--set sampler.steps=…` edits it.
     #[arg(long, value_name = "NAME")]
     pub sampler: Option<String>,
 
