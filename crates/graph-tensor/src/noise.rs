@@ -92,6 +92,12 @@ impl NoiseSource {
         &mut self.graphs[i]
     }
 
+    /// Every graph's random stream, graph `i`'s at `i`: for draws that run graph by graph
+    /// on several threads (each stream's numbers do not depend on the order of the graphs).
+    pub fn graph_rngs(&mut self) -> &mut [ChaCha8Rng] {
+        &mut self.graphs
+    }
+
     /// The shared stream.
     pub fn shared_rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.shared

@@ -38,6 +38,8 @@ pub(crate) trait Real:
     const ONE: Self;
     fn exp(self) -> Self;
     fn max(self, other: Self) -> Self;
+    /// A keep flag (0 or 1) as 0 or 1 (exact).
+    fn from_flag(flag: u8) -> Self;
 }
 
 impl Real for f32 {
@@ -50,6 +52,10 @@ impl Real for f32 {
     fn max(self, other: Self) -> Self {
         f32::max(self, other)
     }
+    #[inline(always)]
+    fn from_flag(flag: u8) -> Self {
+        f32::from(flag)
+    }
 }
 
 impl Real for f64 {
@@ -61,6 +67,10 @@ impl Real for f64 {
     #[inline(always)]
     fn max(self, other: Self) -> Self {
         f64::max(self, other)
+    }
+    #[inline(always)]
+    fn from_flag(flag: u8) -> Self {
+        f64::from(flag)
     }
 }
 
@@ -567,9 +577,10 @@ fn silu<T: Real>(x: T) -> T {
 pub(crate) enum EdgeScale<'a, T> {
     /// `1/√2` everywhere (eval).
     Uniform(T),
-    /// The dropout mask (0 or `1/(1 − p)`, `[B, n, n, nf]`) times a factor (`1/√2`): the
-    /// entry's scale is `mask·factor`.
-    PerEntry(&'a [T], T),
+    /// The dropout keep flags (0 or 1, `[B, n, n, nf]`) and the scale of a kept entry
+    /// (`1/(1 − p)` times the factor `1/√2`, rounded once): the entry's scale is
+    /// `flag·scale`.
+    PerEntry(&'a [u8], T),
 }
 
 /// Edge update forward: `out[b, i, j] = (dense[b, i, j] + SiLU(ua[b, j] + ub[b, i]))·m`
@@ -604,7 +615,7 @@ fn edge_update_forward_impl<T: Real>(
                         for ((((oc, &ec), &a), &bb), &mc) in
                             o.iter_mut().zip(e).zip(uaj).zip(ubi).zip(&m[p..p + dd])
                         {
-                            *oc = (ec + silu(a + bb)) * (mc * *f);
+                            *oc = (ec + silu(a + bb)) * (T::from_flag(mc) * *f);
                         }
                     }
                 }
@@ -741,8 +752,8 @@ fn edge_update_backward_impl<T: Real>(
 ) {
     dua.fill(T::ZERO);
     dub.fill(T::ZERO);
-    let (ones, factor) = match scale {
-        EdgeScale::Uniform(s) => (vec![*s; dd], T::ONE),
+    let (flags, factor) = match scale {
+        EdgeScale::Uniform(s) => (vec![1u8; dd], *s),
         EdgeScale::PerEntry(_, f) => (Vec::new(), *f),
     };
     for g in 0..b {
@@ -754,7 +765,7 @@ fn edge_update_backward_impl<T: Real>(
                 let uaj = &ua[(g * n + j) * dd..(g * n + j + 1) * dd];
                 let duaj = &mut dua[(g * n + j) * dd..(g * n + j + 1) * dd];
                 let m = match scale {
-                    EdgeScale::Uniform(_) => ones.as_slice(),
+                    EdgeScale::Uniform(_) => flags.as_slice(),
                     EdgeScale::PerEntry(m, _) => &m[p..p + dd],
                 };
                 for (((((dc, &gc), &mc), (&a, &bb)), dac), dbc) in ddense[p..p + dd]
@@ -765,7 +776,7 @@ fn edge_update_backward_impl<T: Real>(
                     .zip(duaj.iter_mut())
                     .zip(dubi.iter_mut())
                 {
-                    let gg = gc * (mc * factor);
+                    let gg = gc * (T::from_flag(mc) * factor);
                     *dc = gg;
                     let x = a + bb;
                     let sg = T::ONE / (T::ONE + (-x).exp());
@@ -1070,9 +1081,10 @@ mod tests {
             .map(|x| 3.0 * x)
             .collect();
         let ubv = rand_vec(&mut rng, b * n * dd);
-        let maskv: Vec<f64> = (0..b * n * n * dd)
-            .map(|_| if rng.gen_bool(0.9) { 1.25 } else { 0.0 })
+        let flags: Vec<u8> = (0..b * n * n * dd)
+            .map(|_| u8::from(rng.gen_bool(0.9)))
             .collect();
+        let maskv: Vec<f64> = flags.iter().map(|&f| 1.25 * f64::from(f)).collect();
         for per_entry in [false, true] {
             let (dense, ua, ub) = (
                 t(&densev, &[bi, ni, ni, di]),
@@ -1084,7 +1096,7 @@ mod tests {
             let (want, scale) = if per_entry {
                 (
                     sum * (Tensor::from_slice(&maskv).view([bi, ni, ni, di]) * 0.5),
-                    EdgeScale::PerEntry(maskv.as_slice(), 0.5),
+                    EdgeScale::PerEntry(flags.as_slice(), 1.25 * 0.5),
                 )
             } else {
                 (

@@ -645,7 +645,7 @@ impl Pgsn {
         // each layer's edge mask per group, with the 1/√2 of the update folded in
         let edge_masks: Option<Vec<Vec<Tensor>>> = masks.as_ref().map(|ms| {
             ms.iter()
-                .map(|m| (&m.edge / SQRT2).split_with_sizes(&pair_sizes, 0))
+                .map(|m| (m.edge_values(kind) / SQRT2).split_with_sizes(&pair_sizes, 0))
                 .collect()
         });
 

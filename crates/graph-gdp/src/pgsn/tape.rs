@@ -228,8 +228,8 @@ struct LayerTape<T> {
     ub: Tensor,
     ua_d: Tensor,
     ub_d: Tensor,
-    /// The edge dropout mask of the layer (`[P, nf]`, 0 or `1/(1 − p)`), if any.
-    edge_mask: Option<Tensor>,
+    /// The edge dropout keep flags of the layer (`[P, nf]`, `u8`) and `1/(1 − p)`, if any.
+    edge_mask: Option<(Tensor, f64)>,
 }
 
 /// The values (no autograd history) of the [`EdgeTerms`], and what the first layer's edge
@@ -341,14 +341,18 @@ impl TrainTape {
     }
 }
 
-/// The edge update's scale for a group: the layer's dropout mask rows of the group times
-/// `1/√2`, or `1/√2` alone.
-fn edge_scale<'a, T: Real>(mask: Option<&'a [T]>, gm: &View<'_, T>, nf: usize) -> EdgeScale<'a, T> {
+/// The edge update's scale for a group: the layer's dropout keep flags of the group's rows
+/// with `1/(1 − p)` times `1/√2`, or `1/√2` alone.
+fn edge_scale<'a, T: Real>(
+    mask: Option<(&'a [u8], f64)>,
+    gm: &View<'_, T>,
+    nf: usize,
+) -> EdgeScale<'a, T> {
     let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
     match mask {
-        Some(m) => EdgeScale::PerEntry(
+        Some((m, keep)) => EdgeScale::PerEntry(
             &m[gm.pair_row * nf..(gm.pair_row + gm.pairs()) * nf],
-            inv_sqrt2,
+            T::from_f64(keep) * inv_sqrt2,
         ),
         None => EdgeScale::Uniform(inv_sqrt2),
     }
@@ -679,10 +683,10 @@ impl Pgsn {
             let ua = edge_conv.forward(&h_new);
             let ub = edge_conv.forward_no_bias(&h_new);
             let (ua_d, ub_d) = (plain(&ua), plain(&ub));
-            let edge_mask = masks.as_ref().map(|ms| plain(&ms[l].edge));
+            let edge_mask = masks.as_ref().map(|ms| (plain(&ms[l].edge), ms[l].keep));
             let next = {
                 let (uas, ubs) = (host::<T>(&ua_d), host::<T>(&ub_d));
-                let mask = edge_mask.as_ref().map(host::<T>);
+                let mask = edge_mask.as_ref().map(|(m, k)| (host::<u8>(m), *k));
                 let mut jobs: Vec<(View<'_, T>, Tensor, Option<Tensor>)> = groups
                     .iter()
                     .zip(&dense)
@@ -842,7 +846,7 @@ impl Pgsn {
                 let rows = || groups.iter().map(|g| g.b * g.n * nf);
                 let duas = split_rows(host_mut::<T>(&mut d_ua), rows());
                 let dubs = split_rows(host_mut::<T>(&mut d_ub), rows());
-                let mask = lt.edge_mask.as_ref().map(host::<T>);
+                let mask = lt.edge_mask.as_ref().map(|(m, k)| (host::<u8>(m), *k));
                 let mut jobs: Vec<EdgeBackJob<'_, T>> = groups
                     .iter()
                     .zip(&g_dense)
