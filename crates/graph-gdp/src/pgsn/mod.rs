@@ -727,6 +727,33 @@ impl Pgsn {
         (e, o)
     }
 
+    /// The head's first product on the initial edge features, `edge_layer`'s `e₀` half with
+    /// its bias, as the terms of [`fused`]'s `affine_rows` for active group `k`: with the
+    /// `e₀` columns `[A | B]` of the weight, a pair row is `x·u + c_b + q[s]` with `u = A·wx`,
+    /// `c_b = A(bx + te0_b) + B·te1_b + bias`, `q = table·Bᵀ` (`[nf/2]`, `[Bg, nf/2]`,
+    /// `[K, nf/2]`), with autograd history.
+    fn head_terms(&self, terms: &EdgeTerms, k: usize) -> (Tensor, Tensor, Tensor) {
+        let nf = self.cfg.nf as i64;
+        let ed = terms.wx.numel() as i64;
+        let w = self.edge_layer.weight();
+        let (a, b) = (w.narrow(1, 0, ed), w.narrow(1, ed, ed));
+        let bias = self.edge_layer.bias().expect("bias");
+        debug_assert_eq!(2 * ed, nf);
+        let u = terms.wx.unsqueeze(0).mm(&a.tr()).view([-1]);
+        let c = (&terms.bx + &terms.te0[k]).mm(&a.tr()) + terms.te1[k].mm(&b.tr()) + bias;
+        let q = terms.table.mm(&b.tr());
+        (u, c, q)
+    }
+
+    /// The head from its first product's `e₀` half (bias included, `[P, nf/2]`) and the
+    /// last edge features: `+ edge_layer`'s `e_L` half → SiLU → Conv → SiLU → Conv (`[P, 1]`).
+    fn head_from(&self, ori_part: &Tensor, last: &Tensor) -> Tensor {
+        let nf = self.cfg.nf as i64;
+        let w_last = self.edge_layer.weight().narrow(1, nf, nf);
+        let e = ori_part + last.linear::<&Tensor>(&w_last, None);
+        self.head1.forward(&self.head0.forward(&e.silu()).silu())
+    }
+
     /// Pair rows `[P, d]` of a padded layout as `[B, N, N, d]` (traces only).
     fn padded_pairs(&self, rows: &Tensor, layout: &BatchLayout) -> Tensor {
         let b = layout.counts.len() as i64;

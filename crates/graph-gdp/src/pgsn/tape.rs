@@ -18,7 +18,8 @@
 //! products with `[W0; W1]` are affine rows of each pair's value and "SPD" class
 //! ([`super::fused`]'s `affine_rows`), so it needs no matrix product over the pairs, and
 //! the gradients of those features reach the input stage's parameters as sums over the
-//! pairs (`reduce_rows`) instead of through autograd.
+//! pairs (`reduce_rows`) instead of through autograd. The head's product with those first
+//! features (`edge_layer`'s `e₀` half) is such rows too (`Pgsn::head_terms`).
 
 use graph_tensor::host::{host, host_mut};
 use tch::{Device, Kind, Tensor};
@@ -300,7 +301,9 @@ struct Tape<T> {
     first: FirstTerms,
     /// Per group: the sums (by value, graph, class) of the first layer's `∂[E0 ‖ E1]`.
     first_sums: Vec<(Tensor, Tensor, Tensor)>,
-    ori: Vec<Tensor>,
+    /// Per group: the head's first-stream rows (`[P, nf/2]`, a leaf whose gradient the
+    /// backward reads) and their affine terms `(u, c, q)` with autograd history.
+    head_ori: Vec<(Tensor, (Tensor, Tensor, Tensor))>,
     last: Vec<Tensor>,
     groups: Vec<GroupMeta<T>>,
     layers: Vec<LayerTape<T>>,
@@ -559,14 +562,13 @@ impl Pgsn {
             let (w0, w1, _) = self.layers[0].pair_weights();
             FirstTerms::new(&terms, stacked(&w0, &w1).detach())
         });
-        let dense0: Vec<Tensor> = tch::no_grad(|| {
+        let mut dense: Vec<Tensor> = tch::no_grad(|| {
             groups
                 .iter()
                 .enumerate()
                 .map(|(k, gm)| first.dense(gm, k))
                 .collect()
         });
-        let mut dense: Vec<Tensor> = dense0.iter().map(Tensor::shallow_clone).collect();
         let mut layers = Vec::new();
         let num_layers = self.layers.len();
         let inv_sqrt2 = T::from_f64(1.0 / SQRT2);
@@ -765,20 +767,25 @@ impl Pgsn {
                 pos = pos_next;
             }
         }
-        // head
+        // head: `edge_layer([e₀ ‖ e_L])`; the `e₀` half (with the bias) is `affine_rows` of
+        // its terms (see `head_terms`), no matrix product over the pairs
         let mut outs = Vec::with_capacity(groups.len());
-        let mut ori = Vec::with_capacity(groups.len());
+        let mut head_ori = Vec::with_capacity(groups.len());
         let mut last = Vec::with_capacity(groups.len());
-        for (((g, gi), gm), (d0, dl)) in active
+        for (k, (((g, gi), gm), dl)) in active
             .iter()
             .zip(&inputs)
             .zip(&groups)
-            .zip(dense0.iter().zip(&dense))
+            .zip(&dense)
+            .enumerate()
         {
             let (bg, n) = (g.len() as i64, g.n as i64);
-            let o = leaf(d0);
+            let (u, c, q) = self.head_terms(&terms, k);
+            let z = leaf(&tch::no_grad(|| {
+                gm.affine(&plain(&u), &plain(&c), &plain(&q))
+            }));
             let e = leaf(dl);
-            let (_, head) = self.head(&o, &e);
+            let head = self.head_from(&z, &e);
             outs.push(match &gm.packed {
                 // exactly symmetric: (o + oᵀ)/2 = o
                 Some(pk) => head.index_select(0, &pk.umap_t).view([bg, n, n]) * &gi.pair_mask,
@@ -787,7 +794,7 @@ impl Pgsn {
                     (&og + og.transpose(1, 2)) / 2.0 * &gi.pair_mask
                 }
             });
-            ori.push(o);
+            head_ori.push((z, (u, c, q)));
             last.push(e);
         }
         let out = layout.assemble(outs, kind);
@@ -797,7 +804,7 @@ impl Pgsn {
             terms,
             first,
             first_sums: Vec::new(),
-            ori,
+            head_ori,
             last,
             groups,
             layers,
@@ -814,7 +821,7 @@ impl Pgsn {
             terms,
             first,
             mut first_sums,
-            ori,
+            head_ori,
             last,
             groups,
             layers,
@@ -1062,8 +1069,12 @@ impl Pgsn {
         // the first layer's products' as sums) reaches their terms through the same sums
         let ed = terms.wx.numel() as i64;
         for (k, gm) in groups.iter().enumerate() {
-            let g = plain(&(&g_dense[k] + grad_or_zeros(&ori[k])));
-            let (x_sum, g_sum, c_sum) = gm.reduce(&g, first.classes());
+            // the head's `e₀` half: its rows' gradient reaches its terms as the same sums
+            let (z, (u, c, q)) = &head_ori[k];
+            let (zx, zg, zc) = gm.reduce(&grad_or_zeros(z), first.classes());
+            s += (u * zx).sum(kind) + (c * zg).sum(kind) + (q * zc).sum(kind);
+            let g = &g_dense[k];
+            let (x_sum, g_sum, c_sum) = gm.reduce(g, first.classes());
             let (xe, ge, ce) = &first_sums[k];
             let (x_sum, g_sum, c_sum) = tch::no_grad(|| {
                 (
