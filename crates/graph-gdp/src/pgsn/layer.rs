@@ -229,12 +229,30 @@ impl PosTransLayer {
         out_h: &Tensor,
         out_pos: Option<&Tensor>,
     ) -> (Tensor, Option<Tensor>) {
+        self.node_update_with(h, pos, out_h, out_pos, &mut |norm, x| norm.forward(x))
+    }
+
+    /// [`Self::node_update`] with each GroupNorm computed by `norm` (the fused paths use a
+    /// loop outside autograd, `super::norm`).
+    pub(crate) fn node_update_with(
+        &self,
+        h: &Tensor,
+        pos: &Tensor,
+        out_h: &Tensor,
+        out_pos: Option<&Tensor>,
+        norm: &mut dyn FnMut(&GroupNorm, &Tensor) -> Tensor,
+    ) -> (Tensor, Option<Tensor>) {
         let x_r = self.lin_skip.forward(h);
-        let out = self.norm1.forward(&((out_h + x_r) / SQRT2));
+        let out = norm(&self.norm1, &((out_h + x_r) / SQRT2));
         let ffn = self.ffn2.forward(&self.ffn0.forward(&out).silu());
-        let out = self.norm2.forward(&((&out + ffn) / SQRT2));
+        let out = norm(&self.norm2, &((&out + ffn) / SQRT2));
         let new_pos = out_pos.map(|op| pos + (pos + op).tanh());
         (out, new_pos)
+    }
+
+    /// `norm1` and `norm2`.
+    pub(crate) fn norms(&self) -> [&GroupNorm; 2] {
+        [&self.norm1, &self.norm2]
     }
 
     /// Heads and channels per head.

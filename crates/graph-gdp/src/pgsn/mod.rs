@@ -30,6 +30,7 @@ mod fused;
 mod layer;
 mod layout;
 mod nn;
+mod norm;
 mod tape;
 mod time;
 

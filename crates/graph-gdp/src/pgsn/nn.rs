@@ -103,6 +103,16 @@ impl GroupNorm {
         Self { w, b, groups }
     }
 
+    /// The weight `[C]` and bias `[C]` variables.
+    pub(crate) fn affine(&self) -> (&Tensor, &Tensor) {
+        (&self.w, &self.b)
+    }
+
+    /// The number of groups.
+    pub(crate) fn groups(&self) -> usize {
+        self.groups as usize
+    }
+
     /// GroupNorm of each row `[M, C]`: per row and group of `C/G` channels,
     /// `(x − mean)/√(var + eps)` (biased variance), then the affine map. Written with basic
     /// operations: libtorch's `group_norm` (and `layer_norm` on the groups) take 2–3× longer

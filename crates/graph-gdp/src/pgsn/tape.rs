@@ -31,6 +31,8 @@ use super::fused::{
     reduce_rows, AttnGrads, AttnSaved, Dims, EdgeScale, Real, RowSums,
 };
 use super::layout::BatchLayout;
+use super::nn::GroupNorm;
+use super::norm::{group_norm_backward, group_norm_forward};
 use super::{EdgeTerms, InputStage, Pgsn};
 use crate::error::Result;
 
@@ -231,6 +233,80 @@ struct LayerTape<T> {
     ub_d: Tensor,
     /// The edge dropout keep flags of the layer (`[P, nf]`, `u8`) and `1/(1 − p)`, if any.
     edge_mask: Option<(Tensor, f64)>,
+    /// The node update's two GroupNorms, in order.
+    norms: Vec<NormTape>,
+}
+
+/// A GroupNorm of the node update computed by [`group_norm_forward`]: its input (with
+/// autograd history, the root of the segment before it), its output (a leaf, the start of
+/// the segment after it) and the statistics.
+struct NormTape {
+    input: Tensor,
+    output: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+}
+
+/// `norm(x)` by [`group_norm_forward`] on the rows `x: [M, C]`; returns the output, as a
+/// leaf requiring its gradient when `record`, and what the backward needs.
+fn group_norm_fused<T: Real>(norm: &GroupNorm, x: &Tensor, record: bool) -> (Tensor, NormTape) {
+    let groups = norm.groups();
+    let (w, b) = norm.affine();
+    let (xv, wv, bv) = (plain(x), plain(w), plain(b));
+    let m = x.size()[0];
+    let mut y = empty::<T>(&x.size());
+    let mut mean = empty::<T>(&[m, groups as i64]);
+    let mut rstd = empty::<T>(&[m, groups as i64]);
+    group_norm_forward(
+        groups,
+        host::<T>(&xv),
+        host::<T>(&wv),
+        host::<T>(&bv),
+        host_mut::<T>(&mut y),
+        host_mut::<T>(&mut mean),
+        host_mut::<T>(&mut rstd),
+    );
+    let output = if record { y.set_requires_grad(true) } else { y };
+    (
+        output.shallow_clone(),
+        NormTape {
+            input: x.shallow_clone(),
+            output,
+            mean,
+            rstd,
+        },
+    )
+}
+
+/// The gradient through a [`group_norm_fused`]: from its output's gradient, the input's,
+/// the weight's and the bias's, put where autograd would put them (backward of the segment
+/// before it from `Σ input·∂input` and of the affine variables).
+fn group_norm_fused_backward<T: Real>(norm: &GroupNorm, nt: &NormTape) {
+    let dy = nt.output.grad();
+    if !dy.defined() {
+        return;
+    }
+    let dy = plain(&dy);
+    let (w, b) = norm.affine();
+    let (xv, wv) = (plain(&nt.input), plain(w));
+    let c = wv.numel() as i64;
+    let mut dx = empty::<T>(&xv.size());
+    let mut dw = empty::<T>(&[c]);
+    let mut db = empty::<T>(&[c]);
+    group_norm_backward(
+        norm.groups(),
+        host::<T>(&xv),
+        host::<T>(&wv),
+        host::<T>(&nt.mean),
+        host::<T>(&nt.rstd),
+        host::<T>(&dy),
+        host_mut::<T>(&mut dx),
+        host_mut::<T>(&mut dw),
+        host_mut::<T>(&mut db),
+    );
+    let kind = dx.kind();
+    let s = (&nt.input * dx).sum(kind) + (w * dw).sum(kind) + (b * db).sum(kind);
+    s.backward();
 }
 
 /// The values (no autograd history) of the [`EdgeTerms`], and what the first layer's edge
@@ -675,8 +751,18 @@ impl Pgsn {
             });
             let out_leaf = leaf(&out_all);
             let out_pos_leaf = want_pos.then(|| leaf(&out_pos_all));
-            let (mut h_new, pos_new) =
-                layer.node_update(&h, &pos, &out_leaf, out_pos_leaf.as_ref());
+            let mut norms = Vec::with_capacity(2);
+            let (mut h_new, pos_new) = layer.node_update_with(
+                &h,
+                &pos,
+                &out_leaf,
+                out_pos_leaf.as_ref(),
+                &mut |norm, x| {
+                    let (y, nt) = group_norm_fused::<T>(norm, x, record);
+                    norms.push(nt);
+                    y
+                },
+            );
             let mut pos_new = pos_new;
             if let Some(ms) = &masks {
                 h_new = h_new.g_mul(&ms[l].h);
@@ -761,6 +847,7 @@ impl Pgsn {
                     ua_d,
                     ub_d,
                     edge_mask,
+                    norms,
                 });
             } else {
                 h = h_next;
@@ -902,6 +989,10 @@ impl Pgsn {
                 s += (p * g).sum(kind);
             }
             s.backward();
+            // the GroupNorms by hand, each followed by autograd through the segment before it
+            for (norm, nt) in layer.norms().into_iter().zip(&lt.norms).rev() {
+                group_norm_fused_backward::<T>(norm, nt);
+            }
             let g_out = grad_or_zeros(&lt.out_leaf);
             let g_out_pos = lt.out_pos_leaf.as_ref().map(grad_or_zeros);
             // the attention and the position aggregation
