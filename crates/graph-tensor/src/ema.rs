@@ -99,17 +99,23 @@ impl Ema {
     pub fn update(&mut self) {
         let d = self.next_decay();
         self.num_updates += 1;
-        tch::no_grad(|| {
-            for (_, var, shadow) in &mut self.slots {
-                // on the CPU one pass over the memory; the same operations as the libtorch
-                // ones below, so the same numbers
-                if host_update::<f32>(var, shadow, d) || host_update::<f64>(var, shadow, d) {
-                    continue;
-                }
-                let delta = (&*shadow - &*var) * (1.0 - d);
-                let _ = shadow.g_sub_(&delta);
-            }
-        });
+        // each variable on one of libtorch's threads (elementwise: the same numbers)
+        let mut jobs: Vec<&mut (String, Tensor, Tensor)> = self.slots.iter_mut().collect();
+        crate::parallel::run_jobs_by_size(
+            &mut jobs,
+            |j| j.1.numel(),
+            |(_, var, shadow)| {
+                tch::no_grad(|| {
+                    // on the CPU one pass over the memory; the same operations as the libtorch
+                    // ones below, so the same numbers
+                    if host_update::<f32>(var, shadow, d) || host_update::<f64>(var, shadow, d) {
+                        return;
+                    }
+                    let delta = (&*shadow - &*var) * (1.0 - d);
+                    let _ = shadow.g_sub_(&delta);
+                })
+            },
+        );
     }
 
     /// The shadows as named tensors (`ema/<var>`), for checkpoints.

@@ -359,15 +359,19 @@ fn host_sum_of_squares(grads: &[Tensor]) -> Option<f64> {
     {
         return None;
     }
-    let mut total = 0.0;
-    for g in grads {
-        let g = g.contiguous();
-        total += match g.kind() {
-            Kind::Float => sum_of_squares(host::<f32>(&g)),
-            _ => sum_of_squares(host::<f64>(&g)),
-        };
-    }
-    Some(total)
+    // each gradient's sum on one of libtorch's threads, added in order: the same on any count
+    let mut jobs: Vec<(Tensor, f64)> = grads.iter().map(|g| (g.contiguous(), 0.0)).collect();
+    crate::parallel::run_jobs_by_size(
+        &mut jobs,
+        |j| j.0.numel(),
+        |(g, sum)| {
+            *sum = match g.kind() {
+                Kind::Float => sum_of_squares(host::<f32>(g)),
+                _ => sum_of_squares(host::<f64>(g)),
+            };
+        },
+    );
+    Some(jobs.iter().fold(0.0, |total, j| total + j.1))
 }
 
 #[inline(always)]
@@ -596,18 +600,27 @@ impl Adam {
             return false;
         }
         let scale = self.grad_scale;
-        tch::no_grad(|| {
-            for (s, g) in self.slots.iter_mut().zip(&grads) {
-                if !g.defined() {
-                    continue;
-                }
-                if g.kind() == Kind::Float {
-                    host_slot::<f32>(&self.config, s, g, lr, scale);
-                } else {
-                    host_slot::<f64>(&self.config, s, g, lr, scale);
-                }
-            }
-        });
+        let config = &self.config;
+        // each variable's step on one of libtorch's threads (elementwise: the same numbers)
+        let mut jobs: Vec<(&mut Slot, Tensor)> = self
+            .slots
+            .iter_mut()
+            .zip(grads)
+            .filter(|(_, g)| g.defined())
+            .collect();
+        crate::parallel::run_jobs_by_size(
+            &mut jobs,
+            |j| j.1.numel(),
+            |(s, g)| {
+                tch::no_grad(|| {
+                    if g.kind() == Kind::Float {
+                        host_slot::<f32>(config, s, g, lr, scale);
+                    } else {
+                        host_slot::<f64>(config, s, g, lr, scale);
+                    }
+                })
+            },
+        );
         true
     }
 
@@ -811,6 +824,16 @@ mod tests {
             let per_variable = run(cfg, false, false, false);
             assert!(per_variable.1.iter().flatten().any(|x| *x != 0.0));
             assert_eq!(run(cfg, false, true, true), per_variable, "{cfg:?}: host");
+            // the host loops run the variables as jobs on libtorch's threads: the same bits on
+            // one thread and on three
+            let before = tch::get_num_threads();
+            tch::set_num_threads(1);
+            let one = run(cfg, false, true, true);
+            tch::set_num_threads(3);
+            let three = run(cfg, false, true, true);
+            tch::set_num_threads(before);
+            assert_eq!(one, per_variable, "{cfg:?}: host, 1 thread");
+            assert_eq!(three, per_variable, "{cfg:?}: host, 3 threads");
             if cfg.weight_decay == 0.0 {
                 assert_eq!(run(cfg, false, true, false), per_variable, "flat");
             }

@@ -81,6 +81,19 @@ pub fn run_jobs<T: Send>(threads: usize, jobs: &mut [T], work: impl Fn(&mut T) +
     });
 }
 
+/// [`run_jobs`] on libtorch's intra-op threads (`tch::get_num_threads`), the largest jobs
+/// (by `size`) first so that the threads' shares even out.
+pub fn run_jobs_by_size<T: Send>(
+    jobs: &mut [T],
+    size: impl Fn(&T) -> usize,
+    work: impl Fn(&mut T) + Sync,
+) {
+    let mut order: Vec<&mut T> = jobs.iter_mut().collect();
+    order.sort_by_key(|j| std::cmp::Reverse(size(j)));
+    let threads = tch::get_num_threads().max(1) as usize;
+    run_jobs(threads, &mut order, |j| work(j));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

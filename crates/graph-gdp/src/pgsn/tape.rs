@@ -453,10 +453,7 @@ fn split_rows<T>(mut s: &mut [T], sizes: impl IntoIterator<Item = usize>) -> Vec
 /// as slices; inside a job libtorch runs single-threaded, and its numbers depend on its group
 /// alone: the same results on any thread count.
 fn run_groups<J: Send>(jobs: &mut [J], size: impl Fn(&J) -> usize, work: impl Fn(&mut J) + Sync) {
-    let mut order: Vec<&mut J> = jobs.iter_mut().collect();
-    order.sort_by_key(|j| std::cmp::Reverse(size(j)));
-    let threads = tch::get_num_threads().max(1) as usize;
-    graph_tensor::parallel::run_jobs(threads, &mut order, |j| work(j));
+    graph_tensor::parallel::run_jobs_by_size(jobs, size, work);
 }
 
 /// A group's attention forward.
