@@ -533,10 +533,38 @@ impl Pgsn {
         let wx = self.edge_x.weight().view([ed]);
         let bx = self.edge_x.bias().expect("bias");
         let mut dense_parts = Vec::with_capacity(active.len());
-        let mut h_parts = Vec::with_capacity(active.len());
-        let mut pos_parts = Vec::with_capacity(active.len());
         let degree_table = self.node_degree.weight().tr() + self.node_degree.bias().expect("bias");
         let (mut te0_rows, mut te1_rows) = (Vec::new(), Vec::new());
+        // the node rows of every group at once (few operations for autograd to run back):
+        // each row's graph, degree class and return probabilities
+        let (mut graph_of_row, mut degrees, mut landing) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, gi) in active.iter().zip(&inputs) {
+            let rows: Vec<i64> = if layout.padded {
+                (0..g.len() as i64).collect()
+            } else {
+                g.members.iter().map(|&b| b as i64).collect()
+            };
+            graph_of_row.extend(rows.iter().flat_map(|&b| std::iter::repeat_n(b, g.n)));
+            degrees.push(gi.degree.reshape([-1]));
+            landing.push(
+                gi.landing
+                    .reshape([-1, gi.landing.size()[gi.landing.dim() - 1]]),
+            );
+        }
+        let (h, pos) = if active.is_empty() {
+            (
+                Tensor::zeros([0, nf], (kind, self.device)),
+                Tensor::zeros([0, pos_ch], (kind, self.device)),
+            )
+        } else {
+            let graph_of_row = Tensor::from_slice(&graph_of_row).to_device(self.device);
+            let deg = degree_table.index_select(0, &Tensor::cat(&degrees, 0));
+            let posf = self.node_pos.forward(&Tensor::cat(&landing, 0));
+            (
+                deg + d_n0.index_select(0, &graph_of_row),
+                posf + d_n1.index_select(0, &graph_of_row),
+            )
+        };
         for (g, gi) in active.iter().zip(&inputs) {
             let (bg, n) = (g.len() as i64, g.n as i64);
             let te0_g = layout.group_rows(g, &d_e0);
@@ -553,13 +581,13 @@ impl Pgsn {
             }
             te0_rows.push(te0_g);
             te1_rows.push(te1_g);
-            let tn0 = layout.group_rows(g, &d_n0).view([bg, 1, nf]);
-            let tn1 = layout.group_rows(g, &d_n1).view([bg, 1, pos_ch]);
-            let deg = degree_table
-                .index_select(0, &gi.degree.reshape([-1]))
-                .view([bg, n, nf]);
-            let posf = self.node_pos.forward(&gi.landing);
             if let Some(tr) = trace.as_deref_mut() {
+                let tn0 = layout.group_rows(g, &d_n0).view([bg, 1, nf]);
+                let tn1 = layout.group_rows(g, &d_n1).view([bg, 1, pos_ch]);
+                let deg = degree_table
+                    .index_select(0, &gi.degree.reshape([-1]))
+                    .view([bg, n, nf]);
+                let posf = self.node_pos.forward(&gi.landing);
                 tr.put("cont_adj", &gi.cont);
                 tr.put("adj_quant", &gi.quant);
                 tr.put("rw_landing", &gi.landing);
@@ -578,20 +606,11 @@ impl Pgsn {
                 tr.put("gnn.Dense_edge0", &d_e0);
                 tr.put("gnn.Dense_edge1", &d_e1);
             }
-            h_parts.push((deg + tn0).view([bg * n, nf]));
-            pos_parts.push((posf + tn1).view([bg * n, pos_ch]));
         }
-        let cat = |parts: Vec<Tensor>, d: i64| {
-            if parts.is_empty() {
-                Tensor::zeros([0, d], (kind, self.device))
-            } else {
-                Tensor::cat(&parts, 0)
-            }
-        };
         InputStage {
             inputs,
-            h: cat(h_parts, nf),
-            pos: cat(pos_parts, pos_ch),
+            h,
+            pos,
             dense: dense_parts,
             terms: EdgeTerms {
                 wx,
