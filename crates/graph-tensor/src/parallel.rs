@@ -66,7 +66,9 @@ pub fn parallel<F: Fn(usize, usize) + Sync>(threads: usize, f: &F) {
 }
 
 /// Runs `work(job)` for every job, spread over up to `threads` threads of libtorch's OpenMP
-/// team (job `j` on thread `j mod n`; with one thread, in order on the calling thread).
+/// team: each thread takes the next job not yet taken, in order, until none is left (with
+/// one thread, in order on the calling thread). Which thread runs a job changes from run to
+/// run; a job's work must not depend on it.
 pub fn run_jobs<T: Send>(threads: usize, jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
     let threads = threads.min(jobs.len());
     if threads <= 1 {
@@ -74,15 +76,16 @@ pub fn run_jobs<T: Send>(threads: usize, jobs: &mut [T], work: impl Fn(&mut T) +
         return;
     }
     let cells: Vec<std::sync::Mutex<&mut T>> = jobs.iter_mut().map(std::sync::Mutex::new).collect();
-    parallel(threads, &|i, team| {
-        for cell in cells.iter().skip(i).step_by(team) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    parallel(threads, &|_, _| {
+        while let Some(cell) = cells.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
             work(&mut cell.lock().unwrap_or_else(|e| e.into_inner()));
         }
     });
 }
 
 /// [`run_jobs`] on libtorch's intra-op threads (`tch::get_num_threads`), the largest jobs
-/// (by `size`) first so that the threads' shares even out.
+/// (by `size`) taken first so that the threads' shares even out.
 pub fn run_jobs_by_size<T: Send>(
     jobs: &mut [T],
     size: impl Fn(&T) -> usize,

@@ -476,8 +476,8 @@ fn for_each_channel<T: Send, G: Fn(usize, &mut T) + Sync>(
 }
 
 /// Runs `work(job)` for every job, spread over up to `jobs.len()` threads of libtorch's
-/// OpenMP team (job `j` on thread `j mod n`; with one thread, in order on the calling
-/// thread). Inside the team every libtorch op a job runs is single-threaded (libtorch
+/// OpenMP team (each thread takes the next job not yet taken; with one thread, in order on
+/// the calling thread). Inside the team every libtorch op a job runs is single-threaded (libtorch
 /// does not nest parallel regions), so each job computes the same on any thread count.
 pub(crate) fn run_jobs<T: Send>(jobs: &mut [T], work: impl Fn(&mut T) + Sync) {
     graph_tensor::parallel::run_jobs(threads(), jobs, work)
