@@ -2,9 +2,10 @@
 //! evaluation path of the CPU sampler and the training step's path ([`TrainTape`]).
 //!
 //! Node-level work (queries, keys, values, the node update, the time terms, the head) stays in
-//! libtorch's autograd; pair-level work (the edge projections and `lin_pos` as libtorch matrix
-//! products, the attention, the position aggregation and the dense edge update as fused
-//! loops) runs outside it. The training forward records what the backward needs; the
+//! libtorch's autograd, but for the node update's GroupNorms ([`super::norm`]'s loops, with
+//! autograd run segment by segment between them); pair-level work (the edge projections and
+//! `lin_pos` as libtorch matrix products, the attention, the position aggregation and the
+//! dense edge update as fused loops) runs outside it. The training forward records what the backward needs; the
 //! backward walks the layers from the last: the edge update's gradient by hand, then
 //! autograd through the node update (from the node-level gradients, whose values it
 //! receives as the weights of a scalar surrogate `Σ output·gradient`), the attention's
