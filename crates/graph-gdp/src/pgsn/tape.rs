@@ -5,12 +5,12 @@
 //! libtorch's autograd, but for the node update's GroupNorms ([`super::norm`]'s loops, with
 //! autograd run segment by segment between them); pair-level work (the edge projections and
 //! `lin_pos` as libtorch matrix products, the attention, the position aggregation and the
-//! dense edge update as fused loops) runs outside it. The training forward records what the backward needs; the
-//! backward walks the layers from the last: the edge update's gradient by hand, then
-//! autograd through the node update (from the node-level gradients, whose values it
-//! receives as the weights of a scalar surrogate `Σ output·gradient`), the attention's
-//! gradient by hand, the matrix products' gradients as libtorch products, and autograd
-//! through the queries, keys and values. Parameter gradients reach `.grad` exactly as
+//! dense edge update as fused loops) runs outside it. The training forward records what the
+//! backward needs; the backward walks the layers from the last: the edge update's gradient
+//! by hand, then autograd through the node update (from the node-level gradients, whose
+//! values it receives as the weights of a scalar surrogate `Σ output·gradient`), the
+//! attention's gradient by hand, the matrix products' gradients as libtorch products, and
+//! autograd through the queries, keys and values. Parameter gradients reach `.grad` exactly as
 //! `loss.backward()` through [`super::Pgsn::forward`] would put them there (up to rounding;
 //! `tests/model.rs` and `tests/parity.rs` compare).
 //!
