@@ -171,18 +171,16 @@ fn draw_as<T: HostFloat + Send + Sync>(
     }
     let mut order: Vec<usize> = (0..layout.counts.len()).collect();
     order.sort_by_key(|&b| at[b].1);
-    let mut slots: Vec<Option<Job<'_, T, _>>> = noise
+    let mut jobs: Vec<Job<'_, T, _>> = noise
         .graph_rngs()
         .iter_mut()
         .zip(&layout.counts)
         .zip(&at)
-        .map(|((rng, &count), &(n, _, _))| {
-            Some(Job {
-                n,
-                count: count.min(n),
-                rng,
-                rows: Vec::with_capacity(layers),
-            })
+        .map(|((rng, &count), &(n, _, _))| Job {
+            n,
+            count: count.min(n),
+            rng,
+            rows: Vec::with_capacity(layers),
         })
         .collect();
     for (h, ps, e) in masks.iter_mut() {
@@ -193,37 +191,37 @@ fn draw_as<T: HostFloat + Send + Sync>(
             let (pb, pr) = std::mem::take(&mut ps).split_at_mut(n * pos);
             let (eb, er) = std::mem::take(&mut e).split_at_mut(n * n * ef);
             (h, ps, e) = (hr, pr, er);
-            if let Some(job) = slots[b].as_mut() {
-                job.rows.push((hb, pb, eb));
-            }
+            jobs[b].rows.push((hb, pb, eb));
         }
     }
-    let mut jobs: Vec<Job<'_, T, _>> = slots.into_iter().flatten().collect();
-    let threads = tch::get_num_threads().max(1) as usize;
-    graph_tensor::parallel::run_jobs(threads, &mut jobs, |job| {
-        let (n, c) = (job.n, job.count);
-        let mut flags = Vec::new();
-        for (h, ps, e) in job.rows.iter_mut() {
-            // the draw order per graph and layer: nodes, positions, pairs (row-major)
-            for (rows, d) in [(&mut **h, nf), (&mut **ps, pos)] {
-                flags.resize(c * d, 0);
-                keep_flags(job.rng, threshold, &mut flags);
-                for (x, &f) in rows.iter_mut().zip(&flags) {
-                    *x = if f == 1 { keep } else { T::ZERO };
+    graph_tensor::parallel::run_jobs_by_size(
+        &mut jobs,
+        |j| j.n * j.n,
+        |job| {
+            let (n, c) = (job.n, job.count);
+            let mut flags = Vec::new();
+            for (h, ps, e) in job.rows.iter_mut() {
+                // the draw order per graph and layer: nodes, positions, pairs (row-major)
+                for (rows, d) in [(&mut **h, nf), (&mut **ps, pos)] {
+                    flags.resize(c * d, 0);
+                    keep_flags(job.rng, threshold, &mut flags);
+                    for (x, &f) in rows.iter_mut().zip(&flags) {
+                        *x = if f == 1 { keep } else { T::ZERO };
+                    }
+                    rows[c * d..].fill(T::ZERO);
                 }
-                rows[c * d..].fill(T::ZERO);
-            }
-            for i in 0..n {
-                let r = &mut e[i * n * ef..(i + 1) * n * ef];
-                if i < c {
-                    keep_flags(job.rng, threshold, &mut r[..c * ef]);
-                    r[c * ef..].fill(0);
-                } else {
-                    r.fill(0);
+                for i in 0..n {
+                    let r = &mut e[i * n * ef..(i + 1) * n * ef];
+                    if i < c {
+                        keep_flags(job.rng, threshold, &mut r[..c * ef]);
+                        r[c * ef..].fill(0);
+                    } else {
+                        r.fill(0);
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     masks
         .into_iter()
         .map(|(h, ps, e)| Scaled {
