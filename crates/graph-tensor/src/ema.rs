@@ -99,23 +99,28 @@ impl Ema {
     pub fn update(&mut self) {
         let d = self.next_decay();
         self.num_updates += 1;
-        // each variable on one of libtorch's threads (elementwise: the same numbers)
-        let mut jobs: Vec<&mut (String, Tensor, Tensor)> = self.slots.iter_mut().collect();
+        // on the CPU one pass over each variable's memory, the variables as jobs on
+        // libtorch's threads (elementwise: the same numbers as the libtorch operations below)
+        let (mut host, mut other): (Vec<_>, Vec<_>) = self.slots.iter_mut().partition(|s| {
+            let (var, shadow) = (&s.1, &s.2);
+            (viewable::<f32>(var) && viewable::<f32>(shadow))
+                || (viewable::<f64>(var) && viewable::<f64>(shadow))
+        });
         crate::parallel::run_jobs_by_size(
-            &mut jobs,
+            &mut host,
             |j| j.1.numel(),
             |(_, var, shadow)| {
-                tch::no_grad(|| {
-                    // on the CPU one pass over the memory; the same operations as the libtorch
-                    // ones below, so the same numbers
-                    if host_update::<f32>(var, shadow, d) || host_update::<f64>(var, shadow, d) {
-                        return;
-                    }
-                    let delta = (&*shadow - &*var) * (1.0 - d);
-                    let _ = shadow.g_sub_(&delta);
-                })
+                let done = host_update::<f32>(var, shadow, d) || host_update::<f64>(var, shadow, d);
+                debug_assert!(done, "a host slot");
             },
         );
+        // elsewhere (another device, dtype or layout) on the calling thread
+        tch::no_grad(|| {
+            for (_, var, shadow) in other.iter_mut() {
+                let delta = (&*shadow - &*var) * (1.0 - d);
+                let _ = shadow.g_sub_(&delta);
+            }
+        });
     }
 
     /// The shadows as named tensors (`ema/<var>`), for checkpoints.
