@@ -739,12 +739,9 @@ impl Pgsn {
     /// and the last conv's `[P, 1]` (before the symmetrisation).
     fn head(&self, ori: &Tensor, last: &Tensor) -> (Tensor, Tensor) {
         let nf = self.cfg.nf as i64;
-        let w = self.edge_layer.weight();
-        let (w_ori, w_last) = (w.narrow(1, 0, nf), w.narrow(1, nf, nf));
+        let w_ori = self.edge_layer.weight().narrow(1, 0, nf);
         let b = self.edge_layer.bias().expect("bias");
-        let e = ori.linear(&w_ori, Some(b)) + last.linear::<&Tensor>(&w_last, None);
-        let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
-        (e, o)
+        self.head_from(&ori.linear(&w_ori, Some(b)), last)
     }
 
     /// The head's first product on the initial edge features, `edge_layer`'s `e₀` half with
@@ -765,13 +762,15 @@ impl Pgsn {
         (u, c, q)
     }
 
-    /// The head from its first product's `e₀` half (bias included, `[P, nf/2]`) and the
-    /// last edge features: `+ edge_layer`'s `e_L` half → SiLU → Conv → SiLU → Conv (`[P, 1]`).
-    fn head_from(&self, ori_part: &Tensor, last: &Tensor) -> Tensor {
+    /// [`Self::head`] from its first product's `e₀` half (bias included, `[P, nf/2]`) and
+    /// the last edge features: `+ edge_layer`'s `e_L` half → SiLU → Conv → SiLU → Conv.
+    /// Returns the `edge_layer` output `[P, nf/2]` and the last conv's `[P, 1]`.
+    fn head_from(&self, ori_part: &Tensor, last: &Tensor) -> (Tensor, Tensor) {
         let nf = self.cfg.nf as i64;
         let w_last = self.edge_layer.weight().narrow(1, nf, nf);
         let e = ori_part + last.linear::<&Tensor>(&w_last, None);
-        self.head1.forward(&self.head0.forward(&e.silu()).silu())
+        let o = self.head1.forward(&self.head0.forward(&e.silu()).silu());
+        (e, o)
     }
 
     /// Pair rows `[P, d]` of a padded layout as `[B, N, N, d]` (traces only).

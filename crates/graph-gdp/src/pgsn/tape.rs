@@ -870,7 +870,7 @@ impl Pgsn {
                 gm.affine(&plain(&u), &plain(&c), &plain(&q))
             }));
             let e = leaf(dl);
-            let head = self.head_from(&z, &e);
+            let (_, head) = self.head_from(&z, &e);
             outs.push(match &gm.packed {
                 // exactly symmetric: (o + oᵀ)/2 = o
                 Some(pk) => head.index_select(0, &pk.umap_t).view([bg, n, n]) * &gi.pair_mask,
