@@ -80,9 +80,12 @@ impl Real for f64 {
 /// range). Relative error below 2e-7 (tested against `f64::exp`).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
+    // 1.5·2²³: adding it rounds to the nearest integer, held in the low mantissa bits
+    const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.336_54, 88.0);
-    // round to nearest by adding and subtracting 1.5·2²³ (no floor: it vectorises everywhere)
-    let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    // round to nearest by adding and subtracting the shifter (no floor: it vectorises)
+    let t = x * std::f32::consts::LOG2_E + SHIFTER;
+    let k = t - SHIFTER;
     let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -90,7 +93,10 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         * r
         + 0.5;
     let y = p * r2 + r + 1.0;
-    y * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    // `2^k` from `t`'s bits (k ∈ [−126, 127]): the same value as `k as i32`, whose saturating
+    // conversion LLVM does one lane at a time
+    let ki = (t.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
+    y * f32::from_bits(((ki + 127) as u32) << 23)
 }
 
 graph_tensor::simd_fn! {
@@ -883,6 +889,41 @@ mod tests {
         }
         assert!(worst < 2e-7, "relative error {worst:e}");
         assert!(exp_f32(-200.0) >= 0.0 && exp_f32(200.0).is_finite());
+    }
+
+    /// `exp_f32` with `2^k` from the float-to-integer conversion (its first form).
+    fn exp_f32_by_conversion(x: f32) -> f32 {
+        let x = x.clamp(-87.336_54, 88.0);
+        let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+        let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+        let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+            * r
+            + 0.166_666_65)
+            * r
+            + 0.5;
+        (p * (r * r) + r + 1.0) * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    }
+
+    #[test]
+    fn exp_f32_takes_the_power_of_two_from_the_bits_exactly() {
+        // floats in [−90, 90] 2¹⁰ apart (their low bits varied), and the clamped ends
+        for bits in (0..u32::MAX).step_by(1 << 10) {
+            let x = f32::from_bits(bits | (bits >> 20 & 63));
+            if x.abs() <= 90.0 {
+                assert_eq!(
+                    exp_f32(x).to_bits(),
+                    exp_f32_by_conversion(x).to_bits(),
+                    "{x}"
+                );
+            }
+        }
+        for x in [-1e30f32, -87.336_54, 88.0, 1e30, f32::MIN, f32::MAX] {
+            assert_eq!(
+                exp_f32(x).to_bits(),
+                exp_f32_by_conversion(x).to_bits(),
+                "{x}"
+            );
+        }
     }
 
     #[test]
