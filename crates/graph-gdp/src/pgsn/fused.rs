@@ -230,6 +230,8 @@ fn attention_forward_impl<T: Real>(
     let mut t = vec![T::ZERO; nf];
     // α of a pair broadcast over its heads' channels
     let mut a_wide = vec![T::ZERO; nf];
+    // per head: the largest logit over a target's sources, the sum of the exponentials
+    let (mut mx, mut sum) = (vec![T::ZERO; hh], vec![T::ZERO; hh]);
     let lim = T::from_f64(5.0);
     // The pair loops run source-major (pair rows in memory order), the softmax per target.
     for b in 0..d.b {
@@ -258,28 +260,41 @@ fn attention_forward_impl<T: Real>(
                 }
             }
         }
-        // softmax over the sources of each target and head
+        // softmax over the sources of each target, all heads at once (a pair's H logits
+        // are adjacent, so the exponentials vectorise); per head the sum runs over the
+        // sources in order
         for j in 0..n {
-            for h in 0..hh {
-                let mut m: Option<T> = None;
-                for i in (0..n).filter(|&i| is_edge(i, j)) {
-                    let l = logit[(i * n + j) * hh + h];
-                    m = Some(match m {
-                        Some(x) => x.max(l),
-                        None => l,
-                    });
+            let mut sources = (0..n).filter(|&i| is_edge(i, j));
+            let Some(first) = sources.next() else {
+                continue;
+            };
+            mx.copy_from_slice(&logit[(first * n + j) * hh..][..hh]);
+            for i in sources {
+                for (m, &l) in mx.iter_mut().zip(&logit[(i * n + j) * hh..][..hh]) {
+                    *m = m.max(l);
                 }
-                let Some(m) = m else { continue };
-                let mut sum = T::ZERO;
-                for i in (0..n).filter(|&i| is_edge(i, j)) {
-                    let ex = (logit[(i * n + j) * hh + h] - m).exp();
-                    alpha[((b * n + i) * n + j) * hh + h] = ex;
-                    sum += ex;
+            }
+            sum.fill(T::ZERO);
+            for i in (0..n).filter(|&i| is_edge(i, j)) {
+                let a = &mut alpha[((b * n + i) * n + j) * hh..][..hh];
+                for (((a, &l), &m), s) in a
+                    .iter_mut()
+                    .zip(&logit[(i * n + j) * hh..][..hh])
+                    .zip(&mx)
+                    .zip(sum.iter_mut())
+                {
+                    let ex = (l - m).exp();
+                    *a = ex;
+                    *s += ex;
                 }
-                let denom = sum + T::from_f64(1e-16);
-                for i in (0..n).filter(|&i| is_edge(i, j)) {
-                    let a = &mut alpha[((b * n + i) * n + j) * hh + h];
-                    *a = *a / denom;
+            }
+            for s in sum.iter_mut() {
+                *s += T::from_f64(1e-16);
+            }
+            for i in (0..n).filter(|&i| is_edge(i, j)) {
+                let a = &mut alpha[((b * n + i) * n + j) * hh..][..hh];
+                for (a, &s) in a.iter_mut().zip(&sum) {
+                    *a = *a / s;
                 }
             }
         }
@@ -373,6 +388,8 @@ fn attention_backward_impl<T: Real>(
     let mut prod = vec![T::ZERO; nf];
     // a per-head factor broadcast over the head's channels
     let mut wide = vec![T::ZERO; nf];
+    // per head: Σ α ∂α over a target's sources
+    let mut s_dot = vec![T::ZERO; hh];
     // As in the forward: the pair loops source-major, the softmax per target.
     for b in 0..d.b {
         let is_edge = |i: usize, j: usize| edge[(b * n + i) * n + j];
@@ -421,23 +438,36 @@ fn attention_backward_impl<T: Real>(
                 }
             }
         }
-        // softmax backward: ∂logit = α(∂α − Σ α ∂α), then the 1/√C of the logit
+        // softmax backward: ∂logit = α(∂α − Σ α ∂α), then the 1/√C of the logit; all heads
+        // at once, per head the sum over the sources in order
         for j in 0..n {
-            for h in 0..hh {
-                let mut s = T::ZERO;
-                for i in (0..n).filter(|&i| is_edge(i, j)) {
-                    s += saved.alpha[((b * n + i) * n + j) * hh + h] * dalpha[(i * n + j) * hh + h];
+            s_dot.fill(T::ZERO);
+            for i in (0..n).filter(|&i| is_edge(i, j)) {
+                let a = &saved.alpha[((b * n + i) * n + j) * hh..][..hh];
+                for ((s, &a), &da) in s_dot
+                    .iter_mut()
+                    .zip(a)
+                    .zip(&dalpha[(i * n + j) * hh..][..hh])
+                {
+                    *s += a * da;
                 }
-                for i in (0..n).filter(|&i| is_edge(i, j)) {
-                    let idx = ((b * n + i) * n + j) * hh + h;
-                    let da = &mut dalpha[(i * n + j) * hh + h];
-                    let mut dl = saved.alpha[idx] * (*da - s);
-                    if let Some(l) = &saved.logits {
-                        if l[idx] > lim || l[idx] < -lim {
-                            dl = T::ZERO;
+            }
+            for i in (0..n).filter(|&i| is_edge(i, j)) {
+                let idx = ((b * n + i) * n + j) * hh;
+                let a = &saved.alpha[idx..][..hh];
+                let da = &mut dalpha[(i * n + j) * hh..][..hh];
+                for ((da, &a), &s) in da.iter_mut().zip(a).zip(&s_dot) {
+                    *da = a * (*da - s);
+                }
+                if let Some(l) = &saved.logits {
+                    for (da, &l) in da.iter_mut().zip(&l[idx..][..hh]) {
+                        if l > lim || l < -lim {
+                            *da = T::ZERO;
                         }
                     }
-                    *da = dl / scale;
+                }
+                for da in da.iter_mut() {
+                    *da = *da / scale;
                 }
             }
         }
