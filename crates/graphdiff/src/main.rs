@@ -89,8 +89,8 @@ fn main() -> ExitCode {
         Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            // One line: the chain of causes joined with ": ".
-            eprintln!("graphdiff: error: {e:#}");
+            // One line: the chain of causes joined with ": ", each stated once.
+            eprintln!("graphdiff: error: {}", cmd::error_line(&e));
             ExitCode::from(2)
         }
     }

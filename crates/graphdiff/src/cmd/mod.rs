@@ -50,3 +50,77 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// The error as one line: its chain of causes joined with ": ", leaving out a cause whose
+/// message the line already ends with (library errors such as `checkpoint config: {0}` both
+/// print their cause and expose it as their source, which would repeat it).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if line.is_empty() {
+            line = msg;
+        } else if !line.ends_with(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `field `x`: bad`.
+    #[derive(Debug)]
+    struct Inner;
+
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field `x`: bad")
+        }
+    }
+
+    impl std::error::Error for Inner {}
+
+    /// A wrapper with a prefix; its message holds its source's when `repeats`.
+    #[derive(Debug)]
+    struct Outer {
+        prefix: &'static str,
+        repeats: bool,
+        inner: Inner,
+    }
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if self.repeats {
+                write!(f, "{}: {}", self.prefix, self.inner)
+            } else {
+                f.write_str(self.prefix)
+            }
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.inner)
+        }
+    }
+
+    #[test]
+    fn error_line_states_each_cause_once() {
+        for repeats in [true, false] {
+            let e = anyhow::Error::from(Outer {
+                prefix: "checkpoint config",
+                repeats,
+                inner: Inner,
+            })
+            .context("loading the model");
+            assert_eq!(
+                error_line(&e),
+                "loading the model: checkpoint config: field `x`: bad"
+            );
+        }
+    }
+}
