@@ -558,7 +558,9 @@ impl Default for GraphGdpConfig {
 
 impl GraphGdpConfig {
     /// `configs/vp_com_small_pgsn.py`: nf 128, 4 layers, rw_depth 16, max_node 20
-    /// (1,243,969 parameters).
+    /// (1,243,969 parameters). Its VP β_max is the config file's 20; the official README
+    /// trains Community-small with `--config.model.beta_max 5.0`, and so does
+    /// `scripts/reproduce.sh` (`--set sde.beta_max=5`).
     pub fn community_small() -> Self {
         Self {
             source: Some("GRAPH-0/GraphGDP@765cabf:configs/vp_com_small_pgsn.py".into()),
