@@ -84,7 +84,7 @@ dataset() {
 # spec MODEL DATASET → train_args, official (steps of the official budget), cut, budget_note,
 # and the samplers: sampler_names, sampler_sets_<i>
 spec() {
-    local model=$1 ds=$2 preset
+    local model=$1 ds=$2 preset recipe=""
     sampler_names=(); sampler_sets_0=(); sampler_sets_1=(); sampler_sets_2=()
     case "$model" in
         edp-gnn)
@@ -123,7 +123,10 @@ spec() {
             train_args=(--config "$preset" --set "max_nodes=$max_nodes")
             # the official README trains Community-small with `--config.model.beta_max 5.0`
             # (its config file says 20; Ego-small's command keeps 20)
-            [ "$ds" = community-small ] && train_args+=(--set sde.beta_max=5)
+            if [ "$ds" = community-small ]; then
+                train_args+=(--set sde.beta_max=5)
+                recipe="; VP β_max 5 as in the official README's training command"
+            fi
             # the official sampler, and the preset's few-step one (`samplers.few_step`)
             sampler_names=("default (1000 Euler–Maruyama steps)" "fast (SDE-DPM-Solver++ 2M, 20 steps)")
             sampler_sets_0=(--set 'sampler={"kind":"pc","steps":1000,"predictor":"euler_maruyama","corrector":"none","noise_removal":true}')
@@ -143,10 +146,6 @@ spec() {
                 if [ "$ds" = grid ]; then train_args+=(--set train.batch_size=4); fi
             fi ;;
     esac
-    local recipe=""
-    if [ "$model/$ds" = graph-gdp/community-small ]; then
-        recipe="; VP β_max 5 as in the official README's training command"
-    fi
     if [ -n "${STEPS:-}" ]; then
         steps=$STEPS; cut=true
         budget_note="a pipeline check: $STEPS of the official $official steps (STEPS override)"
