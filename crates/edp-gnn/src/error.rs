@@ -5,6 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong in `edp-gnn`.
 ///
 /// Every variant names what was wrong and where (the config field, the tensor, the file).
+/// `Display` is one complete line, a libtorch error's message included, so `source()` is
+/// `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EdpGnnError {
@@ -42,7 +44,13 @@ pub enum EdpGnnError {
     },
     /// An error reported by libtorch.
     #[error("edp-gnn: libtorch error: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for EdpGnnError {
+    fn from(e: tch::TchError) -> Self {
+        EdpGnnError::Torch(e)
+    }
 }
 
 /// Result alias of this crate.
@@ -59,5 +67,19 @@ pub(crate) fn input_err(what: &'static str, reason: impl Into<String>) -> EdpGnn
     EdpGnnError::Input {
         what,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_error_is_stated_once() {
+        let torch = tch::TchError::Torch("out of memory".into());
+        let msg = format!("edp-gnn: libtorch error: {torch}");
+        let e = EdpGnnError::from(torch);
+        assert_eq!(e.to_string(), msg);
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong in `graph-ddpm`.
 ///
 /// Every variant names what was wrong and where (the config field, the tensor, the file).
+/// `Display` is one complete line, a libtorch error's message included, so `source()` is
+/// `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DdpmError {
@@ -34,7 +36,13 @@ pub enum DdpmError {
     },
     /// An error reported by libtorch.
     #[error("graph-ddpm: libtorch error: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for DdpmError {
+    fn from(e: tch::TchError) -> Self {
+        DdpmError::Torch(e)
+    }
 }
 
 /// Result alias of this crate.
@@ -51,5 +59,19 @@ pub(crate) fn input_err(what: &'static str, reason: impl Into<String>) -> DdpmEr
     DdpmError::Input {
         what,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_error_is_stated_once() {
+        let torch = tch::TchError::Torch("out of memory".into());
+        let msg = format!("graph-ddpm: libtorch error: {torch}");
+        let e = DdpmError::from(torch);
+        assert_eq!(e.to_string(), msg);
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong in `graph-gdp`.
 ///
 /// Every variant names what was wrong and where (the config field, the tensor, the file).
+/// `Display` is one complete line, a libtorch error's message included, so `source()` is
+/// `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GdpError {
@@ -45,7 +47,13 @@ pub enum GdpError {
     Sampler(String),
     /// An error reported by libtorch.
     #[error("graph-gdp: libtorch error: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for GdpError {
+    fn from(e: tch::TchError) -> Self {
+        GdpError::Torch(e)
+    }
 }
 
 /// Result alias of this crate.
@@ -62,5 +70,19 @@ pub(crate) fn input_err(what: &'static str, reason: impl Into<String>) -> GdpErr
     GdpError::Input {
         what,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_error_is_stated_once() {
+        let torch = tch::TchError::Torch("out of memory".into());
+        let msg = format!("graph-gdp: libtorch error: {torch}");
+        let e = GdpError::from(torch);
+        assert_eq!(e.to_string(), msg);
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

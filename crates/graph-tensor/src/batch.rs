@@ -21,6 +21,9 @@ use crate::graph::{Graph, GraphError};
 use crate::noise::derive_seed;
 
 /// Why graphs and tensors could not be converted into each other.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BatchError {
@@ -60,16 +63,22 @@ pub enum BatchError {
     },
     /// A graph could not be built from the tensor (never expected: the tensor is read as an
     /// upper triangle).
-    #[error("graph {index}: {source}")]
+    #[error("graph {index}: {err}")]
     Graph {
         /// Position of the graph in the batch.
         index: usize,
         /// The underlying error.
-        source: GraphError,
+        err: GraphError,
     },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for BatchError {
+    fn from(e: tch::TchError) -> Self {
+        BatchError::Torch(e)
+    }
 }
 
 /// A batch of graphs as padded dense tensors on one device. See the [module docs](self).
@@ -303,8 +312,8 @@ impl DenseBatch {
                     }
                 }
             }
-            let g = Graph::new(nodes.len(), edges)
-                .map_err(|source| BatchError::Graph { index, source })?;
+            let g =
+                Graph::new(nodes.len(), edges).map_err(|err| BatchError::Graph { index, err })?;
             out.push(g);
         }
         Ok(out)

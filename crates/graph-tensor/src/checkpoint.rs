@@ -38,16 +38,19 @@ pub const CHECKPOINT_FORMAT: u32 = 1;
 pub const MODEL_PREFIX: &str = "model/";
 
 /// Why a checkpoint or run directory could not be read or written.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckpointError {
     /// A file system error.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// A JSON file could not be parsed.
     #[error("{}: {message}", path.display())]
@@ -58,12 +61,12 @@ pub enum CheckpointError {
         message: String,
     },
     /// Reading or writing tensors failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Tensors {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: tch::TchError,
+        err: tch::TchError,
     },
     /// The checkpoint does not fit what is loading it (another model, config, data, torch
     /// version, or a variable that is missing or has another shape).
@@ -83,9 +86,9 @@ pub enum CheckpointError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
+    move |err| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
@@ -234,9 +237,9 @@ pub fn write_checkpoint(
         .collect();
     let tensors_path = tmp_dir.join(TENSORS_FILE);
     let tensors_tmp = tmp_path(&tensors_path);
-    Tensor::write_safetensors(&cpu, &tensors_tmp).map_err(|source| CheckpointError::Tensors {
+    Tensor::write_safetensors(&cpu, &tensors_tmp).map_err(|err| CheckpointError::Tensors {
         path: tensors_tmp.clone(),
-        source,
+        err,
     })?;
     fs::File::open(&tensors_tmp)
         .and_then(|f| f.sync_all())
@@ -386,7 +389,7 @@ impl Checkpoint {
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>, CheckpointError> {
         let path = self.dir.join(TENSORS_FILE);
         let v = Tensor::read_safetensors(&path)
-            .map_err(|source| CheckpointError::Tensors { path, source })?;
+            .map_err(|err| CheckpointError::Tensors { path, err })?;
         Ok(v.into_iter().collect())
     }
 

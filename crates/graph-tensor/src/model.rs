@@ -16,6 +16,9 @@ use crate::noise::NoiseSource;
 use crate::train::TrainConfig;
 
 /// Why a model could not be built, trained or sampled.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
@@ -36,7 +39,13 @@ pub enum ModelError {
     Batch(#[from] BatchError),
     /// An error from libtorch.
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for ModelError {
+    fn from(e: tch::TchError) -> Self {
+        ModelError::Torch(e)
+    }
 }
 
 impl ModelError {

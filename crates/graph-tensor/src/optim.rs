@@ -118,6 +118,9 @@ impl LrSchedule {
 }
 
 /// Why optimizer state could not be restored.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptimError {
@@ -136,7 +139,13 @@ pub enum OptimError {
     },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for OptimError {
+    fn from(e: tch::TchError) -> Self {
+        OptimError::Torch(e)
+    }
 }
 
 /// One trainable variable with its Adam state.

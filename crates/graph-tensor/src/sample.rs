@@ -17,6 +17,9 @@ use crate::noise::derive_seed;
 use crate::run::{config_hash, ConfigError, RunConfig};
 
 /// Why sampling failed.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SampleError {
@@ -25,10 +28,16 @@ pub enum SampleError {
     Checkpoint(#[from] CheckpointError),
     /// The checkpoint's config is invalid for this build.
     #[error("checkpoint config: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// The model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+}
+
+impl From<ConfigError> for SampleError {
+    fn from(e: ConfigError) -> Self {
+        SampleError::Config(e)
+    }
 }
 
 /// Where a sampling call is.

@@ -156,12 +156,15 @@ mod streams {
 }
 
 /// Why training failed.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrainError {
     /// The run config is invalid.
     #[error("config: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// The model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -199,7 +202,19 @@ pub enum TrainError {
     },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<ConfigError> for TrainError {
+    fn from(e: ConfigError) -> Self {
+        TrainError::Config(e)
+    }
+}
+
+impl From<tch::TchError> for TrainError {
+    fn from(e: tch::TchError) -> Self {
+        TrainError::Torch(e)
+    }
 }
 
 /// One line of `metrics.jsonl`: means over a logging interval.
@@ -452,9 +467,9 @@ pub fn train<M: DiffusionModel>(
     let mut metrics_file = fs::OpenOptions::new()
         .append(true)
         .open(&metrics_path)
-        .map_err(|source| CheckpointError::Io {
+        .map_err(|err| CheckpointError::Io {
             path: metrics_path.clone(),
-            source,
+            err,
         })?;
     let mut ckpt_window = (0u64, 0f64);
     let mut last_loss = None;
@@ -555,9 +570,9 @@ pub fn train<M: DiffusionModel>(
             // one write per line: a kill can only tear the last line, which resume drops
             metrics_file
                 .write_all(line.as_bytes())
-                .map_err(|source| CheckpointError::Io {
+                .map_err(|err| CheckpointError::Io {
                     path: metrics_path.clone(),
-                    source,
+                    err,
                 })?;
             last_loss = Some(rec.loss);
             observer(TrainEvent::Logged(&rec));
@@ -593,9 +608,9 @@ pub fn train<M: DiffusionModel>(
             };
             metrics_file
                 .sync_data()
-                .map_err(|source| CheckpointError::Io {
+                .map_err(|err| CheckpointError::Io {
                     path: metrics_path.clone(),
-                    source,
+                    err,
                 })?;
             let dir = write_checkpoint(run_dir, &state, &config_json, &tensors)?;
             prune_checkpoints(run_dir, train_cfg.keep_last)?;
@@ -623,10 +638,10 @@ fn repair_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
+        Err(err) => {
             return Err(CheckpointError::Io {
                 path: path.to_path_buf(),
-                source,
+                err,
             }
             .into())
         }
@@ -647,9 +662,9 @@ fn repair_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
 
 /// Reads `metrics.jsonl` (complete lines only).
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>, CheckpointError> {
-    let text = fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+    let text = fs::read_to_string(path).map_err(|err| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

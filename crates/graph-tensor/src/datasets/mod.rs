@@ -72,6 +72,9 @@ pub use node_count::NodeCountDistribution;
 pub use split::{Split, SplitRule, SPLIT_RULE_SYNTAX};
 
 /// Why a dataset could not be produced.
+///
+/// `Display` is one complete line that holds the message of any error it wraps, so
+/// `source()` is `None` and a printer that walks the chain states each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatasetError {
@@ -104,12 +107,12 @@ pub enum DatasetError {
         what: String,
     },
     /// The operating system refused to read a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// A malformed line in a source file.
     #[error("{}{}: {message}", path.display(), if *line > 0 { format!(" line {line}") } else { String::new() })]
@@ -163,10 +166,10 @@ pub enum DatasetError {
 }
 
 impl DatasetError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, err: std::io::Error) -> Self {
         DatasetError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         }
     }
 

@@ -52,8 +52,9 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// The error as one line: its chain of causes joined with ": ", leaving out a cause whose
-/// message the line already ends with (library errors such as `checkpoint config: {0}` both
-/// print their cause and expose it as their source, which would repeat it).
+/// message the line already ends with. The workspace's error types state their causes in
+/// their own message and expose no source; an error that both prints its cause and exposes
+/// it (a common pattern in other crates) would otherwise repeat it.
 pub fn error_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
