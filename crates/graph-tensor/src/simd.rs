@@ -52,3 +52,44 @@ macro_rules! simd_fn {
         }
     };
 }
+
+/// The range reduction of a vectorisable `e^x` in float32: `k`, the integer nearest to
+/// `x·log₂e` (ties to even) as a float, and `2^k`, so that `e^x = 2^k·e^(x − k·ln 2)`.
+///
+/// Adding `1.5·2²³` rounds `x·log₂e` to an integer held in the low mantissa bits; `2^k` is
+/// built from those bits. No float-to-integer conversion is involved: Rust's saturating
+/// `as i32` compiles to one lane at a time, this to a few vector instructions. `x` must lie in
+/// [−87.33, 88.02] (`k ∈ [−126, 127]`, `2^k` normal); callers clamp first.
+#[inline(always)]
+pub fn exp_range_reduce(x: f32) -> (f32, f32) {
+    const SHIFTER: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + SHIFTER;
+    let k = t - SHIFTER;
+    let ki = (t.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
+    (k, f32::from_bits(((ki + 127) as u32) << 23))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_range_reduce;
+
+    #[test]
+    fn exp_range_reduce_rounds_to_nearest_and_builds_the_power_exactly() {
+        let check = |x: f32| {
+            let (k, two_k) = exp_range_reduce(x);
+            let want = (x * std::f32::consts::LOG2_E).round_ties_even();
+            assert_eq!(k, want, "k at {x}");
+            assert_eq!(two_k, 2f32.powi(want as i32), "2^k at {x}");
+        };
+        // every float32 in [−87.33, 88.02] 2⁸ bits apart, and each k's own ln 2 multiple
+        for bits in (0..u32::MAX).step_by(1 << 8) {
+            let x = f32::from_bits(bits);
+            if (-87.33..=88.02).contains(&x) {
+                check(x);
+            }
+        }
+        for k in -126..=127 {
+            check(k as f32 * std::f32::consts::LN_2);
+        }
+    }
+}

@@ -135,19 +135,14 @@ impl Real for f32 {
         // ln 2 rounded to 15 significant bits (0.693145751953125): k·LN2_HI is exact.
         const LN2_HI: f32 = f32::from_bits(0x3F31_7200);
         const LN2_LO: f32 = 1.428_606_8e-6;
-        // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits.
-        const SHIFTER: f32 = 12_582_912.0;
         let z = self.max(-87.0);
-        let t = z * std::f32::consts::LOG2_E + SHIFTER;
-        let kf = t - SHIFTER;
+        let (kf, two_k) = graph_tensor::simd::exp_range_reduce(z); // k ∈ [−126, 0]
         let r = (z - kf * LN2_HI) - kf * LN2_LO;
         let mut p = 1.0 / 40_320.0;
         for d in [5_040.0f32, 720.0, 120.0, 24.0, 6.0, 2.0] {
             p = p * r + 1.0 / d;
         }
         let em1 = r + r * r * p;
-        let k = (t.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32); // ∈ [−126, 0]
-        let two_k = f32::from_bits(((k + 127) as u32) << 23);
         two_k * em1 + (two_k - 1.0)
     }
     #[inline(always)]

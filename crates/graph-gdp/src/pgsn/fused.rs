@@ -80,12 +80,8 @@ impl Real for f64 {
 /// range). Relative error below 2e-7 (tested against `f64::exp`).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
-    // 1.5·2²³: adding it rounds to the nearest integer, held in the low mantissa bits
-    const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.336_54, 88.0);
-    // round to nearest by adding and subtracting the shifter (no floor: it vectorises)
-    let t = x * std::f32::consts::LOG2_E + SHIFTER;
-    let k = t - SHIFTER;
+    let (k, two_k) = graph_tensor::simd::exp_range_reduce(x);
     let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -93,10 +89,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         * r
         + 0.5;
     let y = p * r2 + r + 1.0;
-    // `2^k` from `t`'s bits (k ∈ [−126, 127]): the same value as `k as i32`, whose saturating
-    // conversion LLVM does one lane at a time
-    let ki = (t.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
-    y * f32::from_bits(((ki + 127) as u32) << 23)
+    y * two_k
 }
 
 graph_tensor::simd_fn! {
