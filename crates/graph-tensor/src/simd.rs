@@ -2,6 +2,7 @@
 //! loop inside `pulp`'s dispatch (AVX2 with FMA on x86-64 where the CPU has it), so that the
 //! compiler vectorises it for that instruction set, in safe code. The model crates' fused
 //! kernels (graph-ddpm's `ppgn/fused.rs`, graph-gdp's `pgsn/fused.rs`) use it.
+//! [`exp_range_reduce`] is the vectorisable first step of a float32 exponential.
 
 #[doc(hidden)]
 pub use pulp as __pulp;
