@@ -444,4 +444,29 @@ mod tests {
             r#"{"a":[{"c":3,"d":2}],"b":1}"#
         );
     }
+
+    /// A float given with more digits than its shortest form (17 significant digits, as
+    /// `%.17g` prints) reads back from the written config as the same value with the same
+    /// hash (serde_json's `float_roundtrip`; without it this one parsed 1 ulp off, and a run
+    /// trained with it could not be loaded).
+    #[test]
+    fn written_configs_read_back_with_the_same_floats_and_hash() {
+        let mut values: Vec<String> = vec!["0.99985022460377704".into(), "2.5e-5".into()];
+        // more 17-digit forms of floats in (0, 1)
+        let mut x = 0.123_456_789_f64;
+        for _ in 0..2000 {
+            x = (x * 997.0 + 0.314_159).fract();
+            values.push(format!("{x:.16e}"));
+        }
+        for text in values {
+            let mut v = base();
+            set_json_path(&mut v, &format!("train.optimizer.lr={text}")).unwrap();
+            let want: f64 = text.parse().unwrap(); // Rust's parse is correctly rounded
+            assert_eq!(v["train"]["optimizer"]["lr"].as_f64(), Some(want), "{text}");
+            let written = serde_json::to_string_pretty(&v).unwrap();
+            let back: Value = serde_json::from_str(&written).unwrap();
+            assert_eq!(back, v, "{text}");
+            assert_eq!(config_hash(&back), config_hash(&v), "{text}");
+        }
+    }
 }
