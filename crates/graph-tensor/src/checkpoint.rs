@@ -85,7 +85,8 @@ pub enum CheckpointError {
     },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+/// Maps an I/O error on `path` to [`CheckpointError::Io`].
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |err| CheckpointError::Io {
         path: path.to_path_buf(),
         err,

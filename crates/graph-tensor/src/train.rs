@@ -15,7 +15,7 @@ use tch::{nn::VarStore, Device, Tensor};
 
 use crate::batch::DenseBatch;
 use crate::checkpoint::{
-    atomic_write, latest_checkpoint, list_checkpoints, load_variables, prune_checkpoints,
+    atomic_write, io_err, latest_checkpoint, list_checkpoints, load_variables, prune_checkpoints,
     read_checkpoint, write_checkpoint, write_json_atomic, CheckpointError, CheckpointState,
     LogWindow, CHECKPOINT_FORMAT, MODEL_PREFIX, TCH_VERSION, TORCH_VERSION,
 };
@@ -467,10 +467,7 @@ pub fn train<M: DiffusionModel>(
     let mut metrics_file = fs::OpenOptions::new()
         .append(true)
         .open(&metrics_path)
-        .map_err(|err| CheckpointError::Io {
-            path: metrics_path.clone(),
-            err,
-        })?;
+        .map_err(io_err(&metrics_path))?;
     let mut ckpt_window = (0u64, 0f64);
     let mut last_loss = None;
     let mut order: Option<(u64, Vec<usize>)> = None;
@@ -570,10 +567,7 @@ pub fn train<M: DiffusionModel>(
             // one write per line: a kill can only tear the last line, which resume drops
             metrics_file
                 .write_all(line.as_bytes())
-                .map_err(|err| CheckpointError::Io {
-                    path: metrics_path.clone(),
-                    err,
-                })?;
+                .map_err(io_err(&metrics_path))?;
             last_loss = Some(rec.loss);
             observer(TrainEvent::Logged(&rec));
             window = LogWindow::default();
@@ -606,12 +600,7 @@ pub fn train<M: DiffusionModel>(
                 window_loss: Some(ckpt_window.1 / ckpt_window.0.max(1) as f64),
                 log_window: window.clone(),
             };
-            metrics_file
-                .sync_data()
-                .map_err(|err| CheckpointError::Io {
-                    path: metrics_path.clone(),
-                    err,
-                })?;
+            metrics_file.sync_data().map_err(io_err(&metrics_path))?;
             let dir = write_checkpoint(run_dir, &state, &config_json, &tensors)?;
             prune_checkpoints(run_dir, train_cfg.keep_last)?;
             observer(TrainEvent::Checkpoint {
@@ -638,13 +627,7 @@ fn repair_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => {
-            return Err(CheckpointError::Io {
-                path: path.to_path_buf(),
-                err,
-            }
-            .into())
-        }
+        Err(err) => return Err(io_err(path)(err).into()),
     };
     let mut kept = String::new();
     for line in text.lines() {
@@ -662,10 +645,7 @@ fn repair_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
 
 /// Reads `metrics.jsonl` (complete lines only).
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>, CheckpointError> {
-    let text = fs::read_to_string(path).map_err(|err| CheckpointError::Io {
-        path: path.to_path_buf(),
-        err,
-    })?;
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let r = serde_json::from_str(line).map_err(|e| CheckpointError::Json {
