@@ -127,16 +127,13 @@ spec() {
                 train_args+=(--set sde.beta_max=5)
                 recipe="; VP β_max 5 as in the official README's training command"
             fi
-            # the official sampler, and the preset's few-step one (`samplers.few_step`)
-            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (SDE-DPM-Solver++ 2M, 20 steps)")
+            # the official sampler, and the preset's few-step one (`samplers.few_step`: 32 steps
+            # in the Community-small preset, which Grid also trains with, 20 in the others;
+            # BENCHMARKS.md "GraphGDP quality")
+            few_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samplers"]["few_step"]["steps"])' "$preset")
+            sampler_names=("default (1000 Euler–Maruyama steps)" "fast (SDE-DPM-Solver++ 2M, $few_steps steps)")
             sampler_sets_0=(--set 'sampler={"kind":"pc","steps":1000,"predictor":"euler_maruyama","corrector":"none","noise_removal":true}')
             sampler_sets_1=(--sampler few_step)
-            # Community-small: 32 steps of the same sampler (chosen on selection seeds 100–102,
-            # BENCHMARKS.md "GraphGDP quality"; the preset's 20 land 20 % above the 1000-step one)
-            if [ "$ds" = community-small ]; then
-                sampler_names[1]="fast (SDE-DPM-Solver++ 2M, 32 steps)"
-                sampler_sets_1=(--set 'sampler={"kind":"dpm_solver","order":2,"stochastic":true,"steps":32,"spacing":"log_snr","denoise":false}')
-            fi
             case "$ds" in
                 community-small) official=1500001; cpu=40000 ;;
                 ego-small) official=200001; cpu=20000 ;;

@@ -12,8 +12,8 @@
 #        SEEDS ("0 1 2": sampling seeds; "" trains only),
 #        SAMPLERS ("em few": which samplers to run),
 #        FEW (the few-evaluation sampler as JSON; default: the preset's `few_step`,
-#             SDE-DPM-Solver++ 2M with 20 steps: `graphdiff sample --sampler few_step`;
-#             community-small: the same with 32 steps),
+#             `graphdiff sample --sampler few_step`: SDE-DPM-Solver++ 2M with 32 steps for
+#             community-small, 20 for ego-small),
 #        EM_STEPS (Euler–Maruyama steps, default the official 1000),
 #        BUDGET (cpu: the CPU budget below, default; official: the presets' own 1.5 M /
 #                200 k steps at lr 2e-5 with EMA 0.9999, for a GPU),
@@ -31,10 +31,8 @@ out="${2:-runs/reproduce-graph-gdp-$name}"
 # The official README trains Community-small with `--config.model.beta_max 5.0` (its config
 # file says 20); Ego-small keeps the config's 20.
 case "$name" in
-    community-small) list=community_small.g6; cpu_steps=40000; recipe=(--set sde.beta_max=5)
-        # 32 steps of the preset's few-step sampler (BENCHMARKS.md, "GraphGDP quality")
-        few_default='{"kind":"dpm_solver","order":2,"stochastic":true,"steps":32,"spacing":"log_snr","denoise":false}' ;;
-    ego-small) list=ego_small.g6; cpu_steps=20000; recipe=(); few_default="" ;;
+    community-small) list=community_small.g6; cpu_steps=40000; recipe=(--set sde.beta_max=5) ;;
+    ego-small) list=ego_small.g6; cpu_steps=20000; recipe=() ;;
     *) echo "unknown dataset $name (community-small or ego-small)" >&2; exit 2 ;;
 esac
 data="../shared/datasets/gdss/$list"
@@ -43,7 +41,7 @@ device="${DEVICE:-cpu}"
 samples="${SAMPLES:-1024}"
 seeds="${SEEDS-0 1 2}"
 samplers="${SAMPLERS:-em few}"
-few="${FEW:-$few_default}"
+few="${FEW:-}"
 em='{"kind":"pc","steps":'"${EM_STEPS:-1000}"',"predictor":"euler_maruyama","corrector":"none","noise_removal":true}'
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")

@@ -30,7 +30,8 @@ pub mod sde;
 
 pub use config::{
     few_step_sampler, Corrector, Dopri5Config, DpmSolverConfig, FixedMethod, FixedStepConfig,
-    GraphGdpConfig, Layout, PcConfig, Predictor, SamplerConfig, SdeConfig, Spacing, FEW_STEP,
+    GraphGdpConfig, Layout, PcConfig, Predictor, SamplerConfig, SdeConfig, Spacing,
+    COMMUNITY_SMALL_FEW_STEPS, FEW_STEP, FEW_STEPS,
 };
 pub use error::{GdpError, Result};
 pub use model::GraphGdpModel;

@@ -502,24 +502,27 @@ fn fused_forward_and_training_tape_match_autograd() {
 fn presets_are_the_official_run_configs() {
     use graph_tensor::run::RunConfig;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/graph-gdp");
-    for (file, want, py, steps) in [
+    for (file, want, py, steps, few_steps) in [
         (
             "community-small.json",
             GraphGdpConfig::community_small(),
             "vp_com_small_pgsn.py",
             1_500_001,
+            32,
         ),
         (
             "ego-small.json",
             GraphGdpConfig::ego_small(),
             "vp_ego_small_pgsn.py",
             200_001,
+            20,
         ),
         (
             "enzymes.json",
             GraphGdpConfig::enzymes(),
             "vp_enzyme_pgsn.py",
             2_000_001,
+            20,
         ),
     ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -529,12 +532,13 @@ fn presets_are_the_official_run_configs() {
         assert!(want.source.as_deref().unwrap().ends_with(py), "{file}");
         assert_eq!(
             rc.model.samplers[graph_gdp::FEW_STEP],
-            graph_gdp::few_step_sampler()
+            graph_gdp::few_step_sampler(few_steps),
+            "{file}"
         );
         // The JSON spells the few-step sampler out in full, not through defaults.
         assert_eq!(
             v["samplers"][graph_gdp::FEW_STEP],
-            serde_json::to_value(graph_gdp::few_step_sampler()).unwrap(),
+            serde_json::to_value(graph_gdp::few_step_sampler(few_steps)).unwrap(),
             "{file}"
         );
         // The presets' own length and bookkeeping (neither changes what a step computes).
