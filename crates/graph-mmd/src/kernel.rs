@@ -32,14 +32,15 @@ use crate::MmdError;
 #[non_exhaustive]
 pub enum Kernel {
     /// `exp(−EMD² / (2σ²))`, EMD with ground distance `|i − j| / distance_scaling`
-    /// (GraphRNN `gaussian_emd`).
+    /// (GraphRNN `gaussian_emd`). Not positive definite: an MMD² with it can be negative.
     GaussianEmd {
         /// Bandwidth σ.
         sigma: f64,
         /// Divides the bin-index distance (100 for the clustering histogram, else 1).
         distance_scaling: f64,
     },
-    /// `exp(−TV² / (2σ²))`, `TV = Σ|x − y| / 2` (GRAN `gaussian_tv`).
+    /// `exp(−TV² / (2σ²))`, `TV = Σ|x − y| / 2` (GRAN `gaussian_tv`). Not positive
+    /// definite: an MMD² with it can be negative.
     GaussianTv {
         /// Bandwidth σ.
         sigma: f64,
@@ -419,6 +420,11 @@ fn cumsums(vs: &[Vec<f64>]) -> Vec<Vec<f64>> {
 /// `mean k(x, x') + mean k(y, y') − 2 mean k(x, y)`, diagonal terms included, no square
 /// root (`compute_mmd` in GraphRNN/EDP-GNN/GDSS/GRAN). For [`Kernel::RbfMaxOverSigmas`] the
 /// maximum over σ, floored at 0.
+///
+/// The estimate is never negative for the Gaussian RBF kernels, which are positive
+/// definite. [`Kernel::GaussianEmd`] and [`Kernel::GaussianTv`] are not (a Gaussian of a
+/// squared L1-type distance), so with them the estimate can come out below zero, as it does
+/// in the reference evaluators; it is returned as they return it, not clamped.
 ///
 /// Vectors are used as given (normalise histograms before calling). Cost
 /// `O((|X|+|Y|)² · L)` kernel work on the distinct vectors, in parallel.

@@ -1,7 +1,8 @@
 //! Invariants of the MMD estimate: zero on identical sets, symmetric, invariant to node
-//! permutations and to the order of the graphs, for every protocol.
+//! permutations and to the order of the graphs, for every protocol; never negative with a
+//! positive-definite kernel.
 
-use graph_mmd::{evaluate, EvalConfig, IsolatedNodes, Protocol, Report, Statistic};
+use graph_mmd::{evaluate, EvalConfig, IsolatedNodes, Kernel, Protocol, Report, Statistic};
 use graph_tensor::Graph;
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
@@ -43,6 +44,13 @@ fn close(a: &[f64], b: &[f64]) -> bool {
         .all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()) + 1e-14)
 }
 
+fn positive_definite(k: &Kernel) -> bool {
+    matches!(
+        k,
+        Kernel::GaussianRbf { .. } | Kernel::RbfMaxOverSigmas { .. }
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -53,7 +61,14 @@ proptest! {
         let x = random_set(seed, nx);
         let y = random_set(seed ^ 0xdead_beef, ny);
         let base = values(&evaluate(&x, &y, &cfg).unwrap());
-        prop_assert!(base.iter().all(|v| v.is_finite() && *v >= -1e-12), "{:?}", base);
+        prop_assert!(base.iter().all(|v| v.is_finite()), "{:?}", base);
+        // With a positive-definite kernel the estimate is a squared norm in its feature
+        // space; the EMD and TV Gaussians are not positive definite (see below).
+        for (stat, v) in Statistic::ALL.iter().zip(&base) {
+            if positive_definite(&protocol.kernel(*stat)) {
+                prop_assert!(*v >= -1e-12, "{:?} {:?}: {}", protocol, stat, v);
+            }
+        }
 
         // MMD of a set with itself is 0.
         let same = values(&evaluate(&x, &x, &cfg).unwrap());
@@ -149,4 +164,38 @@ fn empty_inputs() {
     assert_eq!(r.generated_isolated_nodes_removed, 4);
     // GRAN drops it.
     assert!(evaluate(&x, &[Graph::empty(4)], &EvalConfig::new(Protocol::Gran)).is_err());
+}
+
+/// GRAN's `gaussian_tv` kernel is not positive definite, so its MMD² can be negative: here
+/// orbit counts of 5 against 4 small random graphs give −0.0013, which the textbook formula
+/// with that kernel on the same counts reproduces; it is reported as the reference
+/// evaluators report it, not clamped at 0.
+#[test]
+fn a_kernel_that_is_not_positive_definite_can_give_a_negative_mmd() {
+    let seed = 6_905_065_754_228_249_902;
+    let x = random_set(seed, 5);
+    let y = random_set(seed ^ 0xdead_beef, 4);
+    let cfg = EvalConfig::new(Protocol::Gran)
+        .with_statistics(&[Statistic::Orbit])
+        .with_isolated_nodes(IsolatedNodes::Keep);
+    let got = evaluate(&x, &y, &cfg).unwrap().mmd[0].value;
+    let feature = |gs: &[Graph]| -> Vec<Vec<f64>> {
+        gs.iter()
+            .map(|g| graph_mmd::orbit::orbit_feature(g).unwrap().to_vec())
+            .collect()
+    };
+    let (fx, fy) = (feature(&x), feature(&y));
+    let sigma = Statistic::Orbit.reference_sigma();
+    let k = |a: &[f64], b: &[f64]| {
+        let tv = a.iter().zip(b).map(|(p, q)| (p - q).abs()).sum::<f64>() / 2.0;
+        (-tv * tv / (2.0 * sigma * sigma)).exp()
+    };
+    let mean = |p: &[Vec<f64>], q: &[Vec<f64>]| {
+        let s: f64 = p.iter().flat_map(|a| q.iter().map(|b| k(a, b))).sum();
+        s / (p.len() * q.len()) as f64
+    };
+    let want = mean(&fx, &fx) + mean(&fy, &fy) - 2.0 * mean(&fx, &fy);
+    assert!(want < -1e-3, "{want}");
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    assert!(!positive_definite(&Protocol::Gran.kernel(Statistic::Orbit)));
 }

@@ -17,7 +17,9 @@ Gaussian RBF sigma 30 on orbit counts; ``"gran"``: Gaussian total variation, sig
 30 / 1; ``"spectre"`` (= ``"digress"``): GRAN's kernels with ``s / (sum + 1e-6)``
 normalisation; ``"ggm"`` (= ``"graphgdp"``): RBF on L2 between histograms, maximum over 20
 sigmas. Every value is the biased (V-statistic) estimate of the squared MMD, as
-``compute_mmd`` returns it.
+``compute_mmd`` returns it. The EMD and total-variation Gaussians are not positive
+definite, so with them a value can be slightly negative, as in the reference code; it is
+returned unclamped.
 
 Two deliberate differences from the reference code, both stated in every full report:
 
