@@ -1442,7 +1442,7 @@ mod tests {
     use super::*;
 
     /// `y += x·m` for every shape and layout the kernels meet: the float32 GEMM (the
-    /// AVX2+FMA kernel where the CPU has it) and the float64 one agree with a float64
+    /// AVX-512 or AVX2+FMA kernel where the CPU has one) and the float64 one agree with a float64
     /// reference, for widths with and without a remainder of 8 and 32, strided rows and
     /// columns of `x` and an offset output.
     #[test]

@@ -1225,8 +1225,8 @@ mod tests {
         }
     }
 
-    /// In float32 — the type training uses, where the GIN's GEMMs take the AVX2+FMA kernel
-    /// where the CPU has it — the fused step on a batch of realistic size (several GIN
+    /// In float32 — the type training uses, where the GIN's GEMMs take the AVX-512 or
+    /// AVX2+FMA kernel where the CPU has one — the fused step on a batch of realistic size (several GIN
     /// chunks per part, 1 and 2 parts) agrees with autograd on the score and on every
     /// gradient to float32 accuracy (relative to each tensor's largest entry).
     #[test]
