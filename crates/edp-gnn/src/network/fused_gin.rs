@@ -360,261 +360,190 @@ fn use_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// The float32 GEMM with AVX-512F: 16 lanes per vector, the columns left over by whole
-/// vectors through [`avx2::gemm`]. Every output entry is the same chain of fused
-/// multiply-adds over `i` as in the AVX2 kernel, so the two give the same bits (tested);
-/// with twice the lanes per instruction, the GIN's 16-wide layers take half the FMAs.
+/// Defines module `$name`: the float32 GEMM of [`Kernel::gemm_fast`] with the vector
+/// intrinsics of one instruction set, `$lanes` lanes per vector. Columns go in blocks of
+/// 4, 2 and 1 vectors (rows in blocks of 2, 4 and 8: at most 8 accumulators, in registers);
+/// each entry is one chain of fused multiply-adds over `i`, starting from its value in `y`,
+/// so the width of the vectors does not change the bits. The columns left over by whole
+/// vectors go to `$rest`, which has the same signature.
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
-    };
+macro_rules! simd_gemm {
+    (
+        $(#[$doc:meta])*
+        mod $name:ident, features = $features:literal, lanes = $lanes:literal,
+        $vec:ident, $setzero:ident, $load:ident, $store:ident, $splat:ident, $fmadd:ident,
+        rest = $rest:path
+    ) => {
+        $(#[$doc])*
+        #[allow(unsafe_code)]
+        mod $name {
+            use std::arch::x86_64::{$vec, $fmadd, $load, $setzero, $splat, $store};
 
-    use super::RowsMut;
+            use super::RowsMut;
 
-    /// See [`super::Kernel::gemm_fast`].
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA, and every index the loops form must be in
-    /// bounds (the caller asserts it).
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn gemm(
-        x: &[f32],
-        xr: usize,
-        xk: usize,
-        k: usize,
-        m: &[f32],
-        ms: usize,
-        y: &mut RowsMut<f32>,
-        n: usize,
-    ) {
-        let o = y.width;
-        let (xp, mp) = (x.as_ptr(), m.as_ptr());
-        let (ys, yp) = (y.stride, y.data.as_mut_ptr().add(y.off));
-        let a = Args {
-            xp,
-            xr,
-            xk,
-            k,
-            mp,
-            ms,
-            yp,
-            ys,
-        };
-        let mut j0 = 0;
-        while o - j0 >= 64 {
-            cols::<4, 2>(&a, n, j0);
-            j0 += 64;
-        }
-        if o - j0 >= 32 {
-            cols::<2, 4>(&a, n, j0);
-            j0 += 32;
-        }
-        if o - j0 >= 16 {
-            cols::<1, 8>(&a, n, j0);
-            j0 += 16;
-        }
-        if j0 < o {
-            let mut rest = RowsMut {
-                data: &mut *y.data,
-                stride: y.stride,
-                off: y.off + j0,
-                width: o - j0,
-            };
-            super::avx2::gemm(x, xr, xk, k, &m[j0..], ms, &mut rest, n);
-        }
-    }
-
-    struct Args {
-        xp: *const f32,
-        xr: usize,
-        xk: usize,
-        k: usize,
-        mp: *const f32,
-        ms: usize,
-        yp: *mut f32,
-        ys: usize,
-    }
-
-    /// Columns `j0..j0 + 16·NV`: rows in blocks of `R`, the rest in blocks of 4, 2 and 1.
-    #[inline(always)]
-    unsafe fn cols<const NV: usize, const R: usize>(a: &Args, n: usize, j0: usize) {
-        let mut t0 = 0;
-        while n - t0 >= R {
-            block::<NV, R>(a, t0, j0);
-            t0 += R;
-        }
-        if R > 4 && n - t0 >= 4 {
-            block::<NV, 4>(a, t0, j0);
-            t0 += 4;
-        }
-        if R > 2 && n - t0 >= 2 {
-            block::<NV, 2>(a, t0, j0);
-            t0 += 2;
-        }
-        while t0 < n {
-            block::<NV, 1>(a, t0, j0);
-            t0 += 1;
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn block<const NV: usize, const R: usize>(a: &Args, t0: usize, j0: usize) {
-        let mut acc: [[__m512; NV]; R] = [[_mm512_setzero_ps(); NV]; R];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (v, av) in row.iter_mut().enumerate() {
-                *av = _mm512_loadu_ps(a.yp.add((t0 + r) * a.ys + j0 + 16 * v));
+            /// See [`super::Kernel::gemm_fast`].
+            ///
+            /// # Safety
+            /// The CPU must have the module's features (AVX2 and FMA among them), and
+            /// every index the loops form must be in bounds (the caller asserts it).
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn gemm(
+                x: &[f32],
+                xr: usize,
+                xk: usize,
+                k: usize,
+                m: &[f32],
+                ms: usize,
+                y: &mut RowsMut<f32>,
+                n: usize,
+            ) {
+                let o = y.width;
+                let a = Args {
+                    xp: x.as_ptr(),
+                    xr,
+                    xk,
+                    k,
+                    mp: m.as_ptr(),
+                    ms,
+                    yp: y.data.as_mut_ptr().add(y.off),
+                    ys: y.stride,
+                };
+                let mut j0 = 0;
+                while o - j0 >= 4 * $lanes {
+                    cols::<4, 2>(&a, n, j0);
+                    j0 += 4 * $lanes;
+                }
+                if o - j0 >= 2 * $lanes {
+                    cols::<2, 4>(&a, n, j0);
+                    j0 += 2 * $lanes;
+                }
+                if o - j0 >= $lanes {
+                    cols::<1, 8>(&a, n, j0);
+                    j0 += $lanes;
+                }
+                if j0 < o {
+                    let mut rest = RowsMut {
+                        data: &mut *y.data,
+                        stride: y.stride,
+                        off: y.off + j0,
+                        width: o - j0,
+                    };
+                    // (`m` may be empty when k = 0.)
+                    let m_rest = m.get(j0..).unwrap_or(&[]);
+                    $rest(x, xr, xk, k, m_rest, ms, &mut rest, n);
+                }
             }
-        }
-        for i in 0..a.k {
-            let mrow = a.mp.add(i * a.ms + j0);
-            let mut mv: [__m512; NV] = [_mm512_setzero_ps(); NV];
-            for (v, m) in mv.iter_mut().enumerate() {
-                *m = _mm512_loadu_ps(mrow.add(16 * v));
+
+            struct Args {
+                xp: *const f32,
+                xr: usize,
+                xk: usize,
+                k: usize,
+                mp: *const f32,
+                ms: usize,
+                yp: *mut f32,
+                ys: usize,
             }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*a.xp.add((t0 + r) * a.xr + i * a.xk));
-                for (av, &m) in row.iter_mut().zip(&mv) {
-                    *av = _mm512_fmadd_ps(xv, m, *av);
+
+            /// Columns `j0..j0 + lanes·NV`: rows in blocks of `R`, the rest in blocks of
+            /// 4, 2 and 1 (the rows of a graph's aggregation are few: its tail matters).
+            #[inline(always)]
+            unsafe fn cols<const NV: usize, const R: usize>(a: &Args, n: usize, j0: usize) {
+                let mut t0 = 0;
+                while n - t0 >= R {
+                    block::<NV, R>(a, t0, j0);
+                    t0 += R;
+                }
+                if R > 4 && n - t0 >= 4 {
+                    block::<NV, 4>(a, t0, j0);
+                    t0 += 4;
+                }
+                if R > 2 && n - t0 >= 2 {
+                    block::<NV, 2>(a, t0, j0);
+                    t0 += 2;
+                }
+                while t0 < n {
+                    block::<NV, 1>(a, t0, j0);
+                    t0 += 1;
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn block<const NV: usize, const R: usize>(a: &Args, t0: usize, j0: usize) {
+                let mut acc: [[$vec; NV]; R] = [[$setzero(); NV]; R];
+                for (r, row) in acc.iter_mut().enumerate() {
+                    for (v, av) in row.iter_mut().enumerate() {
+                        *av = $load(a.yp.add((t0 + r) * a.ys + j0 + $lanes * v));
+                    }
+                }
+                for i in 0..a.k {
+                    let mrow = a.mp.add(i * a.ms + j0);
+                    let mut mv: [$vec; NV] = [$setzero(); NV];
+                    for (v, m) in mv.iter_mut().enumerate() {
+                        *m = $load(mrow.add($lanes * v));
+                    }
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let xv = $splat(*a.xp.add((t0 + r) * a.xr + i * a.xk));
+                        for (av, &m) in row.iter_mut().zip(&mv) {
+                            *av = $fmadd(xv, m, *av);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate() {
+                    for (v, av) in row.iter().enumerate() {
+                        $store(a.yp.add((t0 + r) * a.ys + j0 + $lanes * v), *av);
+                    }
                 }
             }
         }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, av) in row.iter().enumerate() {
-                _mm512_storeu_ps(a.yp.add((t0 + r) * a.ys + j0 + 16 * v), *av);
-            }
-        }
-    }
+    };
 }
 
-/// The float32 GEMM with AVX2 and FMA intrinsics: 8 lanes per vector, each block's
-/// accumulators (at most 8 vectors) in registers.
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod avx2 {
-    use std::arch::x86_64::{
-        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
-    };
+simd_gemm! {
+    /// The float32 GEMM with AVX-512F: 16 lanes per vector, the columns left over by whole
+    /// vectors through [`avx2::gemm`], so the two kernels give the same bits (tested); with
+    /// twice the lanes per instruction, the GIN's 16-wide layers take half the FMAs.
+    mod avx512, features = "avx512f,avx2,fma", lanes = 16,
+    __m512, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+    _mm512_fmadd_ps, rest = super::avx2::gemm
+}
 
-    use super::RowsMut;
+#[cfg(target_arch = "x86_64")]
+simd_gemm! {
+    /// The float32 GEMM with AVX2 and FMA intrinsics: 8 lanes per vector, the columns left
+    /// over by whole vectors in plain loops ([`scalar_gemm`](super::scalar_gemm)).
+    mod avx2, features = "avx2,fma", lanes = 8,
+    __m256, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+    _mm256_fmadd_ps, rest = super::scalar_gemm
+}
 
-    /// See [`super::Kernel::gemm_fast`].
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA, and every index the loops form must be in bounds
-    /// (the caller asserts it).
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn gemm(
-        x: &[f32],
-        xr: usize,
-        xk: usize,
-        k: usize,
-        m: &[f32],
-        ms: usize,
-        y: &mut RowsMut<f32>,
-        n: usize,
-    ) {
-        let o = y.width;
-        let (xp, mp) = (x.as_ptr(), m.as_ptr());
-        let (ys, yp) = (y.stride, y.data.as_mut_ptr().add(y.off));
-        let a = Args {
-            xp,
-            xr,
-            xk,
-            k,
-            mp,
-            ms,
-            yp,
-            ys,
-        };
-        let mut j0 = 0;
-        while o - j0 >= 32 {
-            cols::<4, 2>(&a, n, j0);
-            j0 += 32;
-        }
-        if o - j0 >= 16 {
-            cols::<2, 4>(&a, n, j0);
-            j0 += 16;
-        }
-        if o - j0 >= 8 {
-            cols::<1, 8>(&a, n, j0);
-            j0 += 8;
-        }
-        for t in 0..n {
-            for j in j0..o {
-                let mut acc = *yp.add(t * ys + j);
-                for i in 0..k {
-                    acc += *xp.add(t * xr + i * xk) * *mp.add(i * ms + j);
-                }
-                *yp.add(t * ys + j) = acc;
+/// The kernels' leftover columns, one multiply and one add at a time (`y.width < 8`).
+///
+/// # Safety
+/// Every index the loops form must be in bounds (the callers assert it).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn scalar_gemm(
+    x: &[f32],
+    xr: usize,
+    xk: usize,
+    k: usize,
+    m: &[f32],
+    ms: usize,
+    y: &mut RowsMut<f32>,
+    n: usize,
+) {
+    let (xp, mp) = (x.as_ptr(), m.as_ptr());
+    let (ys, yp) = (y.stride, y.data.as_mut_ptr().add(y.off));
+    for t in 0..n {
+        for j in 0..y.width {
+            let mut acc = *yp.add(t * ys + j);
+            for i in 0..k {
+                acc += *xp.add(t * xr + i * xk) * *mp.add(i * ms + j);
             }
-        }
-    }
-
-    struct Args {
-        xp: *const f32,
-        xr: usize,
-        xk: usize,
-        k: usize,
-        mp: *const f32,
-        ms: usize,
-        yp: *mut f32,
-        ys: usize,
-    }
-
-    /// Columns `j0..j0 + 8·NV`: rows in blocks of `R`, the rest in blocks of 4, 2 and 1
-    /// (the rows of a graph's aggregation are few: its tail matters).
-    #[inline(always)]
-    unsafe fn cols<const NV: usize, const R: usize>(a: &Args, n: usize, j0: usize) {
-        let mut t0 = 0;
-        while n - t0 >= R {
-            block::<NV, R>(a, t0, j0);
-            t0 += R;
-        }
-        if R > 4 && n - t0 >= 4 {
-            block::<NV, 4>(a, t0, j0);
-            t0 += 4;
-        }
-        if R > 2 && n - t0 >= 2 {
-            block::<NV, 2>(a, t0, j0);
-            t0 += 2;
-        }
-        while t0 < n {
-            block::<NV, 1>(a, t0, j0);
-            t0 += 1;
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn block<const NV: usize, const R: usize>(a: &Args, t0: usize, j0: usize) {
-        let mut acc: [[__m256; NV]; R] = [[_mm256_setzero_ps(); NV]; R];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (v, av) in row.iter_mut().enumerate() {
-                *av = _mm256_loadu_ps(a.yp.add((t0 + r) * a.ys + j0 + 8 * v));
-            }
-        }
-        for i in 0..a.k {
-            let mrow = a.mp.add(i * a.ms + j0);
-            let mut mv: [__m256; NV] = [_mm256_setzero_ps(); NV];
-            for (v, m) in mv.iter_mut().enumerate() {
-                *m = _mm256_loadu_ps(mrow.add(8 * v));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xv = _mm256_set1_ps(*a.xp.add((t0 + r) * a.xr + i * a.xk));
-                for (av, &m) in row.iter_mut().zip(&mv) {
-                    *av = _mm256_fmadd_ps(xv, m, *av);
-                }
-            }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, av) in row.iter().enumerate() {
-                _mm256_storeu_ps(a.yp.add((t0 + r) * a.ys + j0 + 8 * v), *av);
-            }
+            *yp.add(t * ys + j) = acc;
         }
     }
 }
