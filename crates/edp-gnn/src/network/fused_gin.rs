@@ -1370,19 +1370,23 @@ pub(super) fn grads_as_tensors(params: &[Vec<f64>], like: &[Tensor]) -> Vec<Tens
 mod tests {
     use super::*;
 
+    /// A stream of values in [−0.5, 0.5) from a 64-bit LCG: test data for the GEMMs.
+    fn uniforms(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        }
+    }
+
     /// `y += x·m` for every shape and layout the kernels meet: the float32 GEMM (the
     /// AVX-512 or AVX2+FMA kernel where the CPU has one) and the float64 one agree with a float64
     /// reference, for widths with and without a remainder of 8 and 32, strided rows and
     /// columns of `x` and an offset output.
     #[test]
     fn gemm_matches_a_plain_product() {
-        let mut seed = 1u64;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-        };
+        let mut next = uniforms(1);
         for &(n, k, o) in &[
             (1, 1, 1),
             (7, 5, 3),
@@ -1448,13 +1452,8 @@ mod tests {
             eprintln!("this CPU lacks AVX-512F, AVX2 or FMA: nothing to compare");
             return;
         }
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5) as f32
-        };
+        let mut uniform = uniforms(7);
+        let mut next = || uniform() as f32;
         for &(n, k, o) in &[
             (1, 1, 1),
             (5, 3, 15),
