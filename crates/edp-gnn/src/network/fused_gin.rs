@@ -1380,6 +1380,32 @@ mod tests {
         }
     }
 
+    /// Test data of an `n × k × o` GEMM drawn from `next`: `x` with row stride `sx = k + 3`,
+    /// `m` dense `[k][o]`, and `y0` with row stride `sy = o + 5`, the output at offset `oy = 2`.
+    struct GemmCase {
+        sx: usize,
+        sy: usize,
+        oy: usize,
+        x: Vec<f64>,
+        m: Vec<f64>,
+        y0: Vec<f64>,
+    }
+
+    fn gemm_case(next: &mut impl FnMut() -> f64, n: usize, k: usize, o: usize) -> GemmCase {
+        let (sx, sy, oy) = (k + 3, o + 5, 2);
+        let x = (0..n * sx).map(|_| next()).collect();
+        let m = (0..k * o).map(|_| next()).collect();
+        let y0 = (0..n * sy).map(|_| next()).collect();
+        GemmCase {
+            sx,
+            sy,
+            oy,
+            x,
+            m,
+            y0,
+        }
+    }
+
     /// `y += x·m` for every shape and layout the kernels meet: the float32 GEMM (the
     /// AVX-512 or AVX2+FMA kernel where the CPU has one) and the float64 one agree with a float64
     /// reference, for widths with and without a remainder of 8 and 32, strided rows and
@@ -1394,10 +1420,14 @@ mod tests {
             (130, 32, 37),
             (9, 80, 70),
         ] {
-            let (sx, sy, oy) = (k + 3, o + 5, 2);
-            let x: Vec<f64> = (0..n * sx).map(|_| next()).collect();
-            let m: Vec<f64> = (0..k * o).map(|_| next()).collect();
-            let y0: Vec<f64> = (0..n * sy).map(|_| next()).collect();
+            let GemmCase {
+                sx,
+                sy,
+                oy,
+                x,
+                m,
+                y0,
+            } = gemm_case(&mut next, n, k, o);
             let mut want = y0.clone();
             // Σ |terms| per entry: the scale of float32's rounding there.
             let mut scale: Vec<f64> = y0.iter().map(|v| v.abs()).collect();
@@ -1452,8 +1482,7 @@ mod tests {
             eprintln!("this CPU lacks AVX-512F, AVX2 or FMA: nothing to compare");
             return;
         }
-        let mut uniform = uniforms(7);
-        let mut next = || uniform() as f32;
+        let mut next = uniforms(7);
         for &(n, k, o) in &[
             (1, 1, 1),
             (5, 3, 15),
@@ -1465,10 +1494,10 @@ mod tests {
             (9, 80, 70),
             (40, 20, 119),
         ] {
-            let (sx, sy, oy) = (k + 3, o + 5, 2);
-            let x: Vec<f32> = (0..n * sx).map(|_| next()).collect();
-            let m: Vec<f32> = (0..k * o).map(|_| next()).collect();
-            let y0: Vec<f32> = (0..n * sy).map(|_| next()).collect();
+            let c = gemm_case(&mut next, n, k, o);
+            let (sx, sy, oy) = (c.sx, c.sy, c.oy);
+            let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            let (x, m, y0) = (f(&c.x), f(&c.m), f(&c.y0));
             let run = |avx512: bool| {
                 let mut y = y0.clone();
                 let mut rows = RowsMut::cols(&mut y, sy, oy, o);
